@@ -1,0 +1,76 @@
+#!/usr/bin/env python3
+"""Prepare MuST-C (release layout) for fairseq-salign speech translation.
+
+    python examples/mustc/prep_mustc_data.py --data-root ROOT --languages de
+
+writes ROOT/en-de/{fbank80.zip, {split}_st.tsv, spm_unigram8000_st.{model,txt}, config_st.yaml}.
+See examples/mustc/README.md. From Python: ``fairseq_salign.data.prep.prepare_mustc`` or
+``main([...])`` below.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a plain checkout too
+
+from fairseq_salign.data.mustc import SPLITS, PrepError  # noqa: E402
+from fairseq_salign.data.prep import prepare_mustc  # noqa: E402
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data-root", "-d", required=True, type=Path,
+                   help="directory holding en-{lang}/data/{split}/{wav,txt}")
+    p.add_argument("--languages", nargs="+", default=["de"], metavar="LANG",
+                   help="target languages to prepare (default: de)")
+    p.add_argument("--splits", nargs="+", default=list(SPLITS), metavar="SPLIT",
+                   help=f"splits to prepare (default: {' '.join(SPLITS)})")
+    p.add_argument("--vocab-type", default="unigram", choices=["unigram", "bpe", "char"])
+    p.add_argument("--vocab-size", default=8000, type=int,
+                   help="joint source+target SentencePiece size (reduced, with a warning, "
+                        "when the corpus is too small)")
+    p.add_argument("--no-normalize-src", dest="normalize_src", action="store_false",
+                   help="keep source transcripts as they are (default: lower-case them and "
+                        "strip punctuation)")
+    p.add_argument("--num-workers", type=int, default=min(4, os.cpu_count() or 1),
+                   help="feature extraction processes (default: min(4, CPUs))")
+    p.add_argument("--skip-bad-segments", action="store_true",
+                   help="drop bad train segments and count them instead of stopping "
+                        "(dev and tst-* splits never drop segments)")
+    p.add_argument("--min-n-frames", type=int, default=5,
+                   help="train segments with fewer fbank frames are dropped (default: 5)")
+    p.add_argument("--max-n-frames", type=int, default=3000,
+                   help="train segments with more fbank frames are dropped (default: 3000)")
+    p.add_argument("--no-progress", dest="progress", action="store_false",
+                   help="no tqdm progress bars")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    start = time.time()
+    try:
+        results = prepare_mustc(
+            args.data_root, args.languages, splits=args.splits, vocab_type=args.vocab_type,
+            vocab_size=args.vocab_size, normalize_src=args.normalize_src,
+            num_workers=args.num_workers, skip_bad_segments=args.skip_bad_segments,
+            min_n_frames=args.min_n_frames, max_n_frames=args.max_n_frames,
+            progress=args.progress,
+        )
+    except PrepError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    for lang, result in results.items():
+        print(f"en-{lang} -> {result.lang_root}\n{result.summary()}")
+    print(f"done in {time.time() - start:.1f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
