@@ -158,7 +158,6 @@ def _write_features(
     lang_root: Path,
     splits: dict[str, SplitData],
     reuse: set[str],
-    old_state: dict,
     num_workers: int,
     progress: bool,
     skip_bad: bool,
@@ -166,6 +165,16 @@ def _write_features(
     """Build ``fbank80.zip`` from scratch into a temporary file; reused splits are copied."""
     zip_path = lang_root / ZIP_NAME
     tmp = lang_root / f".{ZIP_NAME}.partial"
+    try:
+        _fill_zip(tmp, zip_path, lang_root, splits, reuse, num_workers, progress, skip_bad)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, zip_path)
+
+
+def _fill_zip(tmp: Path, zip_path: Path, lang_root: Path, splits: dict[str, SplitData],
+              reuse: set[str], num_workers: int, progress: bool, skip_bad: bool) -> None:
     zip_stamp = (1980, 1, 1, 0, 0, 0)  # deterministic archives
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as out:
         def put(seg_id: str, blob: bytes) -> None:
@@ -200,7 +209,6 @@ def _write_features(
                         if str(lang_root / "data" / split / "wav" / s.wav) not in failed]
                 data.report.dropped["unreadable or empty audio"] += len(data.segments) - len(keep)
                 data.segments = keep
-    os.replace(tmp, zip_path)
 
 
 # ---------------------------------------------------------------- manifests, vocab, config
@@ -313,9 +321,7 @@ def prepare_language(
     featurized = [s for s in data if s not in reuse]
     if featurized or set(old_splits) != set(data):
         state_path.unlink(missing_ok=True)  # the zip is about to change
-        _write_features(lang_root, data, reuse, old, num_workers, progress, skip_bad_segments)
-        for s in featurized:  # decode failures may have dropped segments: new fingerprint
-            fingerprints[s] = _fingerprint(data[s], options)
+        _write_features(lang_root, data, reuse, num_workers, progress, skip_bad_segments)
     spans = _zip_data_spans(zip_path)
 
     manifests = {}

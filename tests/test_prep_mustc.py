@@ -1,0 +1,181 @@
+"""MuST-C recipe on a synthetic release tree: outputs, fairseq compatibility, re-runs."""
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from mustc_synth import SPLITS, make_synthetic_mustc  # noqa: E402
+
+from fairseq_salign.data.audio import compute_fbank, load_audio  # noqa: E402
+from fairseq_salign.data.prep import prepare_mustc  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def read_tsv(path: Path) -> list[dict]:
+    """Read a manifest the way fairseq's SpeechToTextDatasetCreator does."""
+    with open(path, encoding="utf-8") as f:
+        return list(csv.DictReader(f, delimiter="\t", quotechar=None, doublequote=False,
+                                   lineterminator="\n", quoting=csv.QUOTE_NONE))
+
+
+def expected_frames(duration: float) -> int:
+    return 1 + (int(duration * 16000) - 400) // 160
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    corpus = make_synthetic_mustc(tmp_path_factory.mktemp("mustc"), n_per_split=7)
+    result = prepare_mustc(corpus.root, ["de"], vocab_size=120, progress=False)["de"]
+    return corpus, result
+
+
+def test_every_segment_in_its_manifest_with_exact_frames_and_text(prepared):
+    corpus, result = prepared
+    assert sorted(result.manifests) == sorted(SPLITS)
+    for split in SPLITS:
+        rows = read_tsv(corpus.lang_root / f"{split}_st.tsv")
+        assert list(rows[0]) == ["id", "audio", "n_frames", "src_text", "tgt_text", "speaker"]
+        by_id = {r["id"]: r for r in rows}
+        want = corpus.segments[split]
+        assert sorted(by_id) == sorted(s.id for s in want)
+        for seg in want:
+            row = by_id[seg.id]
+            assert int(row["n_frames"]) == expected_frames(seg.duration)
+            assert row["tgt_text"] == seg.tgt  # target kept as is
+            assert row["src_text"] == seg.en.lower().replace(".", "").replace("?", "") \
+                .replace("!", "").replace(",", "")
+            assert row["speaker"] == seg.speaker
+            assert row["audio"].startswith("fbank80.zip:")
+
+
+def test_zip_features_read_by_fairseq_equal_direct_featurization(prepared):
+    from fairseq.data.audio.audio_utils import get_features_or_waveform
+
+    corpus, _ = prepared
+    seg = corpus.segments["tst-COMMON"][3]
+    row = {r["id"]: r for r in read_tsv(corpus.lang_root / "tst-COMMON_st.tsv")}[seg.id]
+    feats = get_features_or_waveform((corpus.lang_root / row["audio"]).as_posix())
+    wave = load_audio(corpus.wav_path("tst-COMMON", seg.wav), seg.offset, seg.duration)
+    np.testing.assert_array_equal(feats, compute_fbank(wave))
+
+
+def test_config_and_dataset_load_with_fairseq_from_another_directory(prepared, monkeypatch,
+                                                                     tmp_path):
+    from fairseq.data import Dictionary
+    from fairseq.data.audio.data_cfg import S2TDataConfig
+    from fairseq.data.audio.speech_to_text_dataset import SpeechToTextDatasetCreator
+    from fairseq.data.audio.speech_to_text_joint_dataset import S2TJointDataConfig
+    from fairseq.data import encoders
+    from argparse import Namespace
+
+    corpus, result = prepared
+    monkeypatch.chdir(tmp_path)  # paths in the config must not depend on the working directory
+    raw = yaml.safe_load(result.config.read_text())
+    assert "transforms" not in raw
+    cfg = S2TDataConfig(result.config)
+    assert cfg.input_feat_per_channel == 80 and cfg.input_channels == 1
+    assert cfg.get_feature_transforms("train", True)["feature_transforms"] == \
+        ["utterance_cmvn", "specaugment"]
+    assert cfg.get_feature_transforms("tst-COMMON", False)["feature_transforms"] == \
+        ["utterance_cmvn"]
+    joint = S2TJointDataConfig(result.config)
+    assert joint.src_vocab_filename == cfg.vocab_filename
+    assert joint.src_bpe_tokenizer == cfg.bpe_tokenizer
+    assert Path(cfg.bpe_tokenizer["sentencepiece_model"]).is_file()
+
+    tgt_dict = Dictionary.load(str(corpus.lang_root / cfg.vocab_filename))
+    assert tgt_dict.bos() == 0  # <s>: the CTC blank
+    bpe = encoders.build_bpe(Namespace(**cfg.bpe_tokenizer))
+    ds = SpeechToTextDatasetCreator.from_tsv(
+        str(corpus.lang_root), cfg, "train_st", tgt_dict, None, bpe,
+        is_train_split=True, epoch=1, seed=1)
+    item = ds[0]
+    assert item.source.shape[1] == 80 and item.source.shape[0] == ds.n_frames[0]
+    assert tgt_dict.unk() not in item.target.tolist()
+    assert bpe.decode(tgt_dict.string(item.target[:-1])) == ds.tgt_texts[0]
+
+
+def test_rerun_reuses_features_and_detects_changed_split(tmp_path):
+    corpus = make_synthetic_mustc(tmp_path / "m", n_per_split=4)
+    first = prepare_mustc(corpus.root, ["de"], vocab_size=60, progress=False)["de"]
+    assert first.featurized_splits == list(SPLITS)
+    zip_path = corpus.lang_root / "fbank80.zip"
+    before = zip_path.stat().st_mtime_ns
+    again = prepare_mustc(corpus.root, ["de"], vocab_size=60, progress=False)["de"]
+    assert again.featurized_splits == [] and zip_path.stat().st_mtime_ns == before
+
+    dev_de = corpus.txt_dir("dev") / "dev.de"
+    dev_de.write_text(dev_de.read_text(encoding="utf-8").replace("ist", "war"), encoding="utf-8")
+    third = prepare_mustc(corpus.root, ["de"], vocab_size=60, progress=False)["de"]
+    assert third.featurized_splits == ["dev"]
+    assert any("war" in r["tgt_text"] for r in read_tsv(corpus.lang_root / "dev_st.tsv"))
+    # the copied splits still point at valid features
+    from fairseq.data.audio.audio_utils import get_features_or_waveform
+    for split in SPLITS:
+        for row in read_tsv(corpus.lang_root / f"{split}_st.tsv"):
+            feats = get_features_or_waveform((corpus.lang_root / row["audio"]).as_posix())
+            assert feats.shape == (int(row["n_frames"]), 80)
+
+
+def test_interrupted_run_leaves_nothing_that_looks_complete(tmp_path, monkeypatch):
+    import fairseq_salign.data.prep as prep
+
+    corpus = make_synthetic_mustc(tmp_path / "m", n_per_split=3)
+    calls = {"n": 0}
+    real = prep.compute_fbank
+
+    def dying(wave):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+        return real(wave)
+
+    monkeypatch.setattr(prep, "compute_fbank", dying)
+    with pytest.raises(KeyboardInterrupt):
+        prepare_mustc(corpus.root, ["de"], vocab_size=60, progress=False, num_workers=1)
+    names = {p.name for p in corpus.lang_root.iterdir()}
+    assert not names & {"fbank80.zip", "prep_state.json", "train_st.tsv", "config_st.yaml"}
+    monkeypatch.setattr(prep, "compute_fbank", real)
+    prepare_mustc(corpus.root, ["de"], vocab_size=60, progress=False)
+    assert (corpus.lang_root / "prep_state.json").is_file()
+
+
+def test_options_splits_no_normalize_char_vocab_and_backoff_warning(tmp_path, caplog):
+    corpus = make_synthetic_mustc(tmp_path / "m", n_per_split=4, splits=("train", "dev"))
+    with caplog.at_level(logging.WARNING):
+        res = prepare_mustc(corpus.root, ["de"], splits=["train", "dev"], vocab_size=5000,
+                            normalize_src=False, progress=False)["de"]
+    assert f"vocabulary size 5000 is too large for this corpus; using {res.vocab.size}" \
+        in caplog.text
+    assert res.vocab.model_path.name == "spm_unigram5000_st.model"
+    assert sorted(res.manifests) == ["dev", "train"]
+    rows = read_tsv(corpus.lang_root / "train_st.tsv")
+    assert [r["src_text"] for r in rows] == [s.en for s in corpus.segments["train"]]
+
+    char = prepare_mustc(corpus.root, ["de"], splits=["train", "dev"], vocab_type="char",
+                         progress=False)["de"]
+    assert char.vocab.model_path.name == "spm_char_st.model"
+    assert (corpus.lang_root / "spm_char_st.txt").is_file()
+
+
+def test_cli_runs_from_repo_root_and_reports(tmp_path):
+    import subprocess
+
+    corpus = make_synthetic_mustc(tmp_path / "m", n_per_split=3)
+    proc = subprocess.run(
+        [sys.executable, "examples/mustc/prep_mustc_data.py", "--data-root", str(corpus.root),
+         "--languages", "de", "--vocab-size", "50", "--num-workers", "2", "--no-progress"],
+        cwd=REPO, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": ""},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "train: 3/3 segments kept" in proc.stdout
+    assert (corpus.lang_root / "tst-HE_st.tsv").is_file()
