@@ -21,7 +21,7 @@ import yaml
 
 SPLITS = ("train", "dev", "tst-COMMON", "tst-HE")
 SAMPLE_RATE = 16_000
-WORD_S, GAP_S, PAUSE_S = 0.12, 0.03, 0.40
+WORD_S, GAP_S, PAUSE_S = 0.06, 0.03, 0.40
 
 PAIRS = [  # (English, German), short everyday sentences
     ("I love you.", "Ich liebe dich."),
@@ -87,13 +87,13 @@ def word_frequency(word: str) -> float:
 
 def voice_sentence(text: str, rng: np.random.Generator, pitch_scale: float = 1.0) -> np.ndarray:
     """Tones for the words of ``text`` with short gaps and faint noise (float32, 16 kHz)."""
-    t = np.arange(int(WORD_S * SAMPLE_RATE)) / SAMPLE_RATE
-    envelope = np.hanning(len(t))
     gap = np.zeros(int(GAP_S * SAMPLE_RATE))
     parts = [gap]
     for word in text.split():
+        # longer words last longer, so segment durations vary like speech
+        t = np.arange(int((WORD_S + 0.015 * len(word)) * SAMPLE_RATE)) / SAMPLE_RATE
         f = word_frequency(word) * pitch_scale
-        parts += [0.3 * envelope * np.sin(2 * np.pi * f * t), gap]
+        parts += [0.3 * np.hanning(len(t)) * np.sin(2 * np.pi * f * t), gap]
     wave = np.concatenate(parts)
     return (wave + 0.003 * rng.standard_normal(len(wave))).astype(np.float32)
 

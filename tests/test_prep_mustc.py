@@ -179,3 +179,146 @@ def test_cli_runs_from_repo_root_and_reports(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "train: 3/3 segments kept" in proc.stdout
     assert (corpus.lang_root / "tst-HE_st.tsv").is_file()
+
+
+# ------------------------------------------------------------------ bad input
+from fairseq_salign.data.mustc import PrepError  # noqa: E402
+import mustc_synth as synth  # noqa: E402
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    return make_synthetic_mustc(tmp_path / "m", n_per_split=4)
+
+
+def prep(corpus, **kw):
+    kw.setdefault("vocab_size", 60)
+    kw.setdefault("progress", False)
+    return prepare_mustc(corpus.root, ["de"], **kw)["de"]
+
+
+def test_missing_split_directory(corpus):
+    import shutil
+
+    shutil.rmtree(corpus.lang_root / "data" / "tst-HE")
+    with pytest.raises(PrepError, match=r"split directory not found: .*en-de/data/tst-HE "
+                                        r"\(expected the MuST-C layout"):
+        prep(corpus)
+    prep(corpus, splits=["train", "dev", "tst-COMMON"])  # choosing splits avoids it
+
+
+def test_line_counts_differ(corpus):
+    path = synth.drop_last_line(corpus, "dev", "de")
+    with pytest.raises(PrepError, match=rf"dev: .*dev\.yaml has 4 segments but {path} has 3 "
+                                        r"lines; the files must be line-aligned"):
+        prep(corpus, skip_bad_segments=True)  # structural: never skippable
+
+
+def test_missing_wav_named_with_yaml_entry(corpus):
+    wav = corpus.segments["train"][2].wav  # the second talk: yaml entries 3 and 4
+    corpus.wav_path("train", wav).unlink()
+    with pytest.raises(PrepError) as err:
+        prep(corpus)
+    msg = str(err.value)
+    assert "train: 2 bad segment(s) (missing wav: 2)" in msg
+    assert f"train.yaml entry 3 / train.en, train.de line 3: wav file not found: " \
+           f"{corpus.wav_path('train', wav)}" in msg
+    assert "pass --skip-bad-segments" in msg
+    res = prep(corpus, skip_bad_segments=True)
+    assert res.reports["train"].dropped == {"missing wav": 2}
+    assert "train: 2/4 segments kept; dropped 2 (missing wav)" in res.summary()
+    ids = {r["id"] for r in read_tsv(corpus.lang_root / "train_st.tsv")}
+    assert ids == {s.id for s in corpus.segments["train"] if s.wav != wav}
+
+
+def test_missing_wav_in_eval_split_is_fatal_even_when_skipping(corpus):
+    wav = corpus.segments["tst-COMMON"][0].wav
+    corpus.wav_path("tst-COMMON", wav).unlink()
+    with pytest.raises(PrepError, match=r"(?s)tst-COMMON: 2 bad segment\(s\) \(missing wav: 2\)"
+                                        r".*dev and tst-\* splits never drop segments"):
+        prep(corpus, skip_bad_segments=True)
+
+
+@pytest.mark.parametrize("damage,reason,detail", [
+    (synth.corrupt_wav, "unreadable or empty audio", "cannot read audio"),
+    (synth.empty_wav, "unreadable or empty audio", "audio is empty (0 samples)"),
+])
+def test_unreadable_or_empty_audio(corpus, damage, reason, detail):
+    wav = corpus.segments["train"][0].wav
+    path = damage(corpus, "train", wav)
+    with pytest.raises(PrepError) as err:
+        prep(corpus)
+    assert f"train: 2 bad segment(s) ({reason}: 2)" in str(err.value)
+    assert f"train.yaml entry 1 / train.en, train.de line 1: {path}: {detail}" in str(err.value)
+    assert prep(corpus, skip_bad_segments=True).reports["train"].dropped == {reason: 2}
+
+
+def test_segment_past_end_of_wav_gives_the_numbers(corpus):
+    synth.stretch_past_end(corpus, "dev", line=4, extra_s=5.0)
+    seg = corpus.segments["dev"][3]
+    with pytest.raises(PrepError) as err:
+        prep(corpus)
+    msg = str(err.value)
+    assert "dev: 1 bad segment(s) (segment past end of wav: 1)" in msg
+    assert (f"dev.yaml entry 4 / dev.en, dev.de line 4: segment offset {seg.offset}s + "
+            f"duration {round(seg.duration + 5.0, 2)}s = ") in msg
+    assert f"runs past the end of {corpus.wav_path('dev', seg.wav)} (" in msg
+    assert "samples at 16000 Hz)" in msg
+
+
+@pytest.mark.parametrize("side,reason", [("en", "empty transcript"),
+                                         ("de", "empty translation")])
+def test_empty_text(corpus, side, reason):
+    path = synth.blank_line(corpus, "train", side, line=2)
+    with pytest.raises(PrepError) as err:
+        prep(corpus)
+    assert f"train.yaml entry 2 / train.en, train.de line 2: {reason} in {path}" \
+        in str(err.value)
+    res = prep(corpus, skip_bad_segments=True)
+    assert res.reports["train"].dropped == {reason: 1}
+    assert len(read_tsv(corpus.lang_root / "train_st.tsv")) == 3
+
+
+def test_non_16k_and_non_mono_audio_is_converted_and_counted(corpus):
+    seg_8k = corpus.segments["train"][0]
+    seg_st = corpus.segments["dev"][1]
+    synth.convert_wav(corpus, "train", seg_8k.wav, sample_rate=8000)
+    synth.convert_wav(corpus, "dev", seg_st.wav, sample_rate=44100, channels=2)
+    res = prep(corpus)
+    assert res.reports["train"].notices == {"wavs resampled to 16 kHz (from 8000 Hz)": 1}
+    assert res.reports["dev"].notices == {
+        "wavs resampled to 16 kHz (from 44100 Hz)": 1,
+        "wavs mixed down to mono (from 2 channels)": 1}
+    assert "wavs mixed down to mono (from 2 channels): 1" in res.summary()
+    for split, seg in (("train", seg_8k), ("dev", seg_st)):
+        row = {r["id"]: r for r in read_tsv(corpus.lang_root / f"{split}_st.tsv")}[seg.id]
+        assert abs(int(row["n_frames"]) - expected_frames(seg.duration)) <= 1
+
+
+def test_train_drops_long_and_short_but_eval_keeps_them(tmp_path):
+    corpus = make_synthetic_mustc(tmp_path / "m", n_per_split=10)
+    frames = [expected_frames(s.duration) for s in corpus.segments["train"]]
+    values = sorted(set(frames))
+    assert len(values) >= 3  # the synthetic sentences have different lengths
+    lo, hi = values[1], values[-2]
+    res = prep(corpus, min_n_frames=lo, max_n_frames=hi)
+    assert res.reports["train"].dropped == {
+        f"long speech (>{hi} frames)": sum(f > hi for f in frames),
+        f"short speech (<{lo} frames)": sum(f < lo for f in frames)}
+    kept = [int(r["n_frames"]) for r in read_tsv(corpus.lang_root / "train_st.tsv")]
+    assert kept and all(lo <= f <= hi for f in kept)
+    for split in ("dev", "tst-COMMON", "tst-HE"):
+        assert len(read_tsv(corpus.lang_root / f"{split}_st.tsv")) == 10
+    assert res.reports["dev"].notices[f"kept short segments (<{lo} frames, eval split)"] > 0
+
+
+def test_cli_reports_bad_input_and_exits_1(corpus, capsys):
+    sys.path.insert(0, str(REPO / "examples" / "mustc"))
+    import prep_mustc_data
+
+    synth.blank_line(corpus, "dev", "de", line=1)
+    code = prep_mustc_data.main(["--data-root", str(corpus.root), "--vocab-size", "60",
+                                 "--no-progress"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: dev: 1 bad segment(s) (empty translation: 1)")
