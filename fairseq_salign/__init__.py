@@ -1,0 +1,24 @@
+"""fairseq-salign: S-Align end-to-end speech translation as a fairseq ``--user-dir`` plugin.
+
+Importing the package registers the task ``speech_to_text_salign``, the model ``s2t_salign``
+(archs ``s2t_salign_xs|s|m``) and the criterion ``salign`` (fairseq's ``--user-dir`` imports
+only ``tasks/`` and ``models/`` by itself), and makes fairseq load checkpoints with torch's
+weights-only unpickler and its ``--help`` list the plugin's options.
+"""
+try:
+    import fairseq  # noqa: F401
+except ImportError as err:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "fairseq-salign needs fairseq. On Python 3.11 install the fixed 0.12 line without its "
+        "torchaudio dependency: pip install --no-deps --no-build-isolation fairseq-fixed==0.12.3.1 "
+        "(or run `make install`, which does it from requirements/fairseq.txt)"
+    ) from err
+
+from . import checkpoint_safety, cli_help
+
+checkpoint_safety.install()
+cli_help.install()
+
+from . import criterions, models, tasks  # noqa: E402,F401
+
+__version__ = "0.1.0"

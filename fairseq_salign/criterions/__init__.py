@@ -1,0 +1,1 @@
+from .salign import SAlignCriterion  # noqa: F401 (registers the "salign" criterion)

@@ -1,0 +1,112 @@
+"""The stacked S-Align encoder: A-enc -> CTC head -> adapter -> T-enc, plus the text path."""
+from argparse import Namespace
+from typing import Dict, List
+
+import torch
+import torch.nn as nn
+from fairseq.models import FairseqEncoder
+from fairseq.models.speech_to_text.modules.convolution import Conv1dSubsampler
+from fairseq.modules import TransformerEncoderLayer
+
+from ..modules import AcousticEncoder, TextualEncoder, build_adapter
+
+# encoder-output entries whose batch dimension is 1 (time-first); all others are batch-first
+_TIME_FIRST = {"encoder_out", "ctc_logits"}
+
+
+class SAlignEncoder(FairseqEncoder):
+    """Encodes speech features (B x T x F, float) or source tokens (B x S, int).
+
+    The two inputs are told apart by rank, as fairseq's S2T and MT models expect them under the
+    same ``src_tokens`` key, so fairseq's SequenceGenerator works for ST and MT alike. Any other
+    ``net_input`` entry (a joint dataset adds the transcript as ``src_txt_tokens``) is ignored:
+    transcripts cannot leak into speech inference through this encoder.
+    """
+
+    def __init__(self, cfg, layer_args: Namespace, dictionary, embed_tokens: nn.Embedding):
+        super().__init__(dictionary)
+        dim = cfg.encoder_embed_dim
+        self.blank = dictionary.bos()
+        subsampler = Conv1dSubsampler(
+            cfg.input_feat_per_channel * cfg.input_channels,
+            cfg.conv_channels,
+            dim,
+            [cfg.conv_kernel_size] * cfg.conv_layers,
+        )
+        self.acoustic_encoder = AcousticEncoder(
+            subsampler,
+            nn.ModuleList(
+                TransformerEncoderLayer(layer_args) for _ in range(cfg.acoustic_encoder_layers)
+            ),
+            dim,
+            cfg.max_source_positions,
+            cfg.dropout,
+            cfg.normalize_before,
+        )
+        self.ctc_proj = nn.Linear(dim, len(dictionary))
+        if cfg.tie_ctc_projection:
+            self.ctc_proj.weight = embed_tokens.weight
+        self.adapter = build_adapter(cfg.adapter, dim, blank=self.blank)
+        self.textual_encoder = TextualEncoder(
+            embed_tokens,
+            nn.ModuleList(
+                TransformerEncoderLayer(layer_args) for _ in range(cfg.textual_encoder_layers)
+            ),
+            cfg.max_source_positions,
+            cfg.dropout,
+            cfg.normalize_before,
+        )
+        self.max_source_positions = cfg.max_source_positions
+
+    def forward(self, src_tokens, src_lengths=None, **unused) -> Dict[str, List[torch.Tensor]]:
+        if src_tokens.dim() == 3:
+            if src_lengths is None:
+                raise ValueError("speech input needs src_lengths (number of frames per item)")
+            return self.forward_speech(src_tokens, src_lengths)
+        if src_tokens.dim() == 2:
+            return self.forward_text(src_tokens)
+        raise ValueError(
+            f"src_tokens must be B x T x F speech features or B x S token ids, got {tuple(src_tokens.shape)}"
+        )
+
+    def forward_speech(self, features, lengths):
+        states, frame_mask = self.acoustic_encoder(features, lengths)
+        ctc_logits = self.ctc_proj(states)
+        adapted = self.adapter(states, frame_mask, ctc_logits, self.textual_encoder.embed_tokens.weight)
+        out = self.textual_encoder(adapted.x, adapted.padding_mask)
+        return {
+            "encoder_out": [out],  # T x B x C, T-enc output
+            "encoder_padding_mask": [adapted.padding_mask],  # B x T
+            "ctc_logits": [ctc_logits],  # T_frames x B x V
+            "ctc_padding_mask": [frame_mask],  # B x T_frames
+            "adapter_out": [adapted.x],  # B x T x C, T-enc input (for mix-up)
+            "adapter_tokens": [adapted.tokens],  # B x T, CTC-predicted token per position
+        }
+
+    def forward_text(self, tokens):
+        x, padding_mask = self.textual_encoder.embed_text(tokens)
+        return {
+            "encoder_out": [self.textual_encoder(x, padding_mask)],
+            "encoder_padding_mask": [padding_mask],
+        }
+
+    def acoustic_parameters(self):
+        """Parameters only the speech path uses: A-enc, adapter, CTC head (less tied weights)."""
+        shared = {id(p) for p in self.textual_encoder.parameters()}
+        for module in (self.acoustic_encoder, self.ctc_proj, self.adapter):
+            for param in module.parameters():
+                if id(param) not in shared:
+                    yield param
+
+    def freeze_acoustic(self, frozen: bool = True):
+        for param in self.acoustic_parameters():
+            param.requires_grad_(not frozen)
+
+    def reorder_encoder_out(self, encoder_out, new_order):
+        return {
+            key: [t.index_select(1 if key in _TIME_FIRST else 0, new_order) for t in values]
+            for key, values in encoder_out.items()
+        }
+
+    def max_positions(self):
+        return self.max_source_positions

@@ -1,0 +1,130 @@
+"""``s2t_salign``: one model for speech translation, machine translation and speech recognition.
+
+speech -> A-enc -> CTC head (ASR) -> adapter -> T-enc -> decoder (ST)
+text   -> embeddings ------------------------> T-enc -> decoder (MT)
+The joint source/target vocabulary lets embeddings, output projection and CTC head share one
+matrix. The modal network (discriminator) belongs to the ``salign`` criterion: it is a training
+objective, so inference checkpoints do not carry it and ``--alignment none`` leaves no idle
+parameters under DDP.
+"""
+from argparse import Namespace
+
+from fairseq.models import FairseqEncoderDecoderModel, register_model, register_model_architecture
+from fairseq.models.transformer import Embedding, TransformerDecoder
+
+from .config import S2TSAlignConfig
+from .encoder import SAlignEncoder
+
+
+def transformer_args(cfg) -> Namespace:
+    """The Namespace that fairseq's legacy TransformerEncoderLayer/TransformerDecoder read."""
+    dim = cfg.encoder_embed_dim
+    return Namespace(
+        encoder_embed_dim=dim,
+        encoder_ffn_embed_dim=cfg.encoder_ffn_embed_dim,
+        encoder_attention_heads=cfg.encoder_attention_heads,
+        encoder_normalize_before=cfg.normalize_before,
+        decoder_embed_dim=dim,
+        decoder_output_dim=dim,
+        decoder_input_dim=dim,
+        decoder_ffn_embed_dim=cfg.decoder_ffn_embed_dim,
+        decoder_attention_heads=cfg.decoder_attention_heads,
+        decoder_layers=cfg.decoder_layers,
+        decoder_normalize_before=cfg.normalize_before,
+        decoder_learned_pos=False,
+        share_decoder_input_output_embed=True,
+        no_scale_embedding=False,
+        no_token_positional_embeddings=False,
+        layernorm_embedding=False,
+        adaptive_input=False,
+        max_target_positions=cfg.max_target_positions,
+        dropout=cfg.dropout,
+        attention_dropout=cfg.attention_dropout,
+        activation_dropout=cfg.activation_dropout,
+        activation_fn=str(cfg.activation_fn),
+    )
+
+
+@register_model("s2t_salign", dataclass=S2TSAlignConfig)
+class S2TSAlignModel(FairseqEncoderDecoderModel):
+    def __init__(self, encoder: SAlignEncoder, decoder: TransformerDecoder):
+        super().__init__(encoder, decoder)
+        self.num_updates = 0
+
+    @classmethod
+    def build_model(cls, cfg: S2TSAlignConfig, task):
+        dictionary = task.target_dictionary
+        embed_tokens = Embedding(len(dictionary), cfg.encoder_embed_dim, dictionary.pad())
+        args = transformer_args(cfg)
+        encoder = SAlignEncoder(cfg, args, dictionary, embed_tokens)
+        decoder = TransformerDecoder(args, dictionary, embed_tokens)
+        return cls(encoder, decoder)
+
+    def forward(self, src_tokens, src_lengths, prev_output_tokens, **unused):
+        """One pass over one input (speech or text). The encoder output rides along in the
+        decoder's extra output so the criterion needs no second forward for CTC or alignment."""
+        encoder_out = self.encoder(src_tokens, src_lengths)
+        logits, extra = self.decoder(prev_output_tokens, encoder_out=encoder_out)
+        extra["encoder_out"] = encoder_out
+        return logits, extra
+
+    def set_num_updates(self, num_updates):
+        super().set_num_updates(num_updates)
+        self.num_updates = num_updates
+
+
+def _set_defaults(cfg, **defaults):
+    for name, value in defaults.items():
+        if getattr(cfg, name, None) is None:
+            setattr(cfg, name, value)
+
+
+@register_model_architecture("s2t_salign", "s2t_salign_xs")
+def s2t_salign_xs(cfg):
+    """Tiny: CPU tests and the demo (2 + 2 encoder layers, 2 decoder layers, 128 wide)."""
+    _set_defaults(
+        cfg,
+        encoder_embed_dim=128,
+        encoder_ffn_embed_dim=512,
+        encoder_attention_heads=4,
+        decoder_ffn_embed_dim=512,
+        decoder_attention_heads=4,
+        conv_channels=256,
+        acoustic_encoder_layers=2,
+        textual_encoder_layers=2,
+        decoder_layers=2,
+    )
+
+
+@register_model_architecture("s2t_salign", "s2t_salign_s")
+def s2t_salign_s(cfg):
+    """Like fairseq's s2t_transformer_s (12 encoder layers, 256 wide) split 8 A-enc + 4 T-enc."""
+    _set_defaults(
+        cfg,
+        encoder_embed_dim=256,
+        encoder_ffn_embed_dim=2048,
+        encoder_attention_heads=4,
+        decoder_ffn_embed_dim=2048,
+        decoder_attention_heads=4,
+        conv_channels=1024,
+        acoustic_encoder_layers=8,
+        textual_encoder_layers=4,
+        decoder_layers=6,
+    )
+
+
+@register_model_architecture("s2t_salign", "s2t_salign_m")
+def s2t_salign_m(cfg):
+    """512 wide, 8 heads (s2t_transformer_m width), 8 A-enc + 4 T-enc + 6 decoder layers."""
+    _set_defaults(
+        cfg,
+        encoder_embed_dim=512,
+        encoder_ffn_embed_dim=2048,
+        encoder_attention_heads=8,
+        decoder_ffn_embed_dim=2048,
+        decoder_attention_heads=8,
+        conv_channels=1024,
+        acoustic_encoder_layers=8,
+        textual_encoder_layers=4,
+        decoder_layers=6,
+    )

@@ -1,0 +1,184 @@
+"""``speech_to_text_salign``: fairseq's speech-to-text task with MT, multi-task and ASR modes.
+
+Data: the recipe's ``{split}_st.tsv`` manifests (``src_text`` = transcript, ``tgt_text`` =
+translation) and ``config_st.yaml`` with one joint SentencePiece vocabulary for both sides.
+"""
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from fairseq.data import Dictionary
+from fairseq.data.audio.speech_to_text_dataset import SpeechToTextDataset, SpeechToTextDatasetCreator
+from fairseq.data.audio.speech_to_text_joint_dataset import (
+    S2TJointDataConfig,
+    SpeechToTextJointDatasetCreator,
+)
+from fairseq.dataclass import ChoiceEnum, FairseqDataclass
+from fairseq.dataclass.utils import gen_parser_from_dataclass
+from fairseq.tasks import register_task
+from fairseq.tasks.speech_to_text import SpeechToTextTask
+from omegaconf import II
+
+from .ctc_generator import CTCGreedyGenerator
+from .text_pairs import text_pair_dataset, transcripts_as_targets
+
+logger = logging.getLogger(__name__)
+
+STAGE_CHOICES = ChoiceEnum(["mt", "multitask"])
+INFER_CHOICES = ChoiceEnum(["st", "mt", "asr"])
+
+
+@dataclass
+class SpeechToTextSAlignConfig(FairseqDataclass):
+    data: str = field(
+        default="", metadata={"help": "manifest root: {split}.tsv files, config yaml, vocabulary"}
+    )
+    config_yaml: str = field(
+        default="config_st.yaml", metadata={"help": "data config YAML under the manifest root"}
+    )
+    max_source_positions: int = field(
+        default=6000, metadata={"help": "max input frames (speech) or tokens (text)"}
+    )
+    max_target_positions: int = field(default=1024, metadata={"help": "max target tokens"})
+    training_stage: STAGE_CHOICES = field(
+        default="multitask",
+        metadata={
+            "help": "mt: stage 1, T-enc + decoder on transcript -> translation pairs (no audio "
+            "is read); multitask: stage 2, ST + MT + CTC ASR + alignment in every batch"
+        },
+    )
+    infer_mode: Optional[INFER_CHOICES] = field(
+        default=None,
+        metadata={
+            "help": "fairseq-generate: st (speech -> translation, beam search; the default), mt "
+            "(transcript -> translation), asr (CTC greedy decoding; score with --scoring wer). "
+            "In st/asr mode transcripts are not even loaded"
+        },
+    )
+    seed: int = II("common.seed")
+    train_subset: str = II("dataset.train_subset")
+
+
+@register_task("speech_to_text_salign", dataclass=SpeechToTextSAlignConfig)
+class SpeechToTextSAlignTask(SpeechToTextTask):
+    @classmethod
+    def add_args(cls, parser):
+        # SpeechToTextTask defines argparse options; ours come from the dataclass
+        gen_parser_from_dataclass(parser, SpeechToTextSAlignConfig())
+
+    def __init__(self, cfg, dictionary: Dictionary):
+        super().__init__(cfg, dictionary)
+        self.cfg = cfg
+        self.data_cfg = S2TJointDataConfig(Path(cfg.data) / cfg.config_yaml)
+        self._check_joint_vocabulary()
+        if cfg.infer_mode is not None and cfg.training_stage == "mt" and cfg.infer_mode != "mt":
+            logger.info("--training-stage is ignored at inference; --infer-mode decides the data")
+
+    @classmethod
+    def setup_task(cls, cfg, **kwargs):
+        if not cfg.data:
+            raise ValueError("speech_to_text_salign needs the data directory as first argument")
+        config_path = Path(cfg.data) / cfg.config_yaml
+        if not config_path.is_file():
+            raise FileNotFoundError(
+                f"data config {config_path} not found: prepare the data with "
+                "examples/mustc/prep_mustc_data.py or pass --config-yaml"
+            )
+        return super().setup_task(cfg, **kwargs)
+
+    def _check_joint_vocabulary(self):
+        src_vocab = self.data_cfg.config.get("src_vocab_filename", self.data_cfg.vocab_filename)
+        if src_vocab != self.data_cfg.vocab_filename:
+            raise ValueError(
+                f"{Path(self.cfg.data) / self.cfg.config_yaml}: src_vocab_filename ({src_vocab}) differs from vocab_filename "
+                f"({self.data_cfg.vocab_filename}); S-Align shares one joint vocabulary between "
+                "source and target (embeddings, output projection and CTC head are tied)"
+            )
+
+    @property
+    def source_dictionary(self):
+        return self.tgt_dict
+
+    def build_model(self, cfg, from_checkpoint=False):
+        cfg.input_feat_per_channel = self.data_cfg.input_feat_per_channel
+        cfg.input_channels = self.data_cfg.input_channels
+        model = super(SpeechToTextTask, self).build_model(cfg, from_checkpoint)
+        self.model_embed_dim = cfg.encoder_embed_dim  # the criterion's modal network needs it
+        if not from_checkpoint:
+            from ..models.pretrained import load_pretrained_parts
+
+            load_pretrained_parts(model, cfg)
+        if self.cfg.training_stage == "mt" and not from_checkpoint:
+            # Stage 1 never sees speech: freeze the acoustic side so that no parameter is left
+            # without a gradient (DDP's c10d backend requires that) and Adam leaves it untouched.
+            model.encoder.freeze_acoustic(True)
+        return model
+
+    # ---- data --------------------------------------------------------------------------------
+    def _encode_fn(self):
+        pre, bpe = self.build_tokenizer(self.cfg), self.build_bpe(self.cfg)
+        return lambda text: SpeechToTextDataset.tokenize(bpe, SpeechToTextDataset.tokenize(pre, text))
+
+    def _samples(self, split):
+        return SpeechToTextDatasetCreator._load_samples_from_tsv(self.cfg.data, split)
+
+    def load_dataset(self, split, epoch=1, combine=False, **kwargs):
+        is_train = split.startswith("train")
+        manifest = str(Path(self.cfg.data) / f"{split}.tsv")
+        mode = self.cfg.infer_mode
+        if mode == "mt" or (mode is None and self.cfg.training_stage == "mt"):
+            dataset = text_pair_dataset(
+                self._samples(split), manifest, self._encode_fn(), self.tgt_dict, shuffle=is_train
+            )
+        elif mode in ("st", "asr"):
+            samples = self._samples(split)
+            if mode == "asr":
+                samples = transcripts_as_targets(samples, manifest)
+            else:
+                samples = [{k: v for k, v in s.items() if k != "src_text"} for s in samples]
+            dataset = SpeechToTextDatasetCreator._from_list(
+                split,
+                False,
+                samples,
+                self.data_cfg,
+                self.tgt_dict,
+                self.build_tokenizer(self.cfg),
+                self.build_bpe(self.cfg),
+                n_frames_per_step=1,
+                speaker_to_id=self.speaker_to_id,
+            )
+        else:
+            dataset = SpeechToTextJointDatasetCreator.from_tsv(
+                self.cfg.data,
+                self.data_cfg,
+                split,
+                self.tgt_dict,
+                self.tgt_dict,
+                self.build_tokenizer(self.cfg),
+                self.build_bpe(self.cfg),
+                self.build_tokenizer(self.cfg),
+                self.build_bpe(self.cfg),
+                is_train_split=is_train,
+                epoch=epoch,
+                seed=self.cfg.seed,
+            )
+        logger.info(f"{split}: {len(dataset)} utterances ({mode or self.cfg.training_stage})")
+        self.datasets[split] = dataset
+
+    def get_batch_iterator(self, dataset, *args, required_batch_size_multiple=1, **kwargs):
+        """Never drop utterances: fairseq drops the last batch when its size is not a multiple
+        of --required-batch-size-multiple (default 8), losing up to 7 sentences in validation
+        and generation and the same longest utterances in every training epoch."""
+        if required_batch_size_multiple != 1:
+            logger.info(
+                f"--required-batch-size-multiple {required_batch_size_multiple} -> 1: "
+                "fairseq would drop the last, shorter batch"
+            )
+        return super().get_batch_iterator(dataset, *args, required_batch_size_multiple=1, **kwargs)
+
+    # ---- inference ---------------------------------------------------------------------------
+    def build_generator(self, models, args, seq_gen_cls=None, extra_gen_cls_kwargs=None):
+        if self.cfg.infer_mode == "asr":
+            return CTCGreedyGenerator(self.tgt_dict)
+        return super().build_generator(models, args, seq_gen_cls, extra_gen_cls_kwargs)

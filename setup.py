@@ -1,0 +1,41 @@
+"""fairseq-salign: S-Align speech translation as a fairseq --user-dir plugin.
+
+fairseq itself is deliberately *not* in ``install_requires``: the only fairseq that imports on
+Python 3.11 (``fairseq-fixed``) declares torchaudio, which breaks beside CPU torch and is not used
+here. Install it first with ``--no-deps`` (see README, "Installing into your own environment").
+The ranges below are the ones this project is tested with; ``requirements/lock.txt`` pins exact
+versions for reproducible installs (``make install``).
+"""
+from setuptools import find_packages, setup
+
+setup(
+    name="fairseq-salign",
+    version="0.1.0",
+    description="End-to-end speech translation with soft modality alignment (S-Align) for fairseq",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.10",
+    packages=find_packages(include=["fairseq_salign", "fairseq_salign.*"]),
+    install_requires=[
+        # fairseq-fixed==0.12.3.1 is required too; install it with --no-deps (see README).
+        "torch>=2.4",  # torch.serialization.add_safe_globals for weights-only checkpoint loading
+        "numpy>=1.21.3,<2",  # fairseq 0.12 code paths still use numpy 1.x aliases
+        "hydra-core==1.3.2",
+        "omegaconf==2.3.0",
+        "bitarray",
+        "regex",
+        "scikit-learn",
+        "packaging",
+        "tqdm>=4.60",
+        "sentencepiece>=0.1.99",
+        "sacrebleu>=2.0",
+        "editdistance>=0.6",  # fairseq's --scoring wer needs it and does not declare it
+        "soundfile>=0.12",
+        "pandas>=1.5",
+        "kaldi-native-fbank>=1.18",
+        "PyYAML>=6.0",
+    ],
+    extras_require={"test": ["pytest>=7"]},
+    entry_points={"console_scripts": []},
+)
