@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+"""Build an offline, MuST-C-shaped English->German corpus (no download needed).
+
+    python examples/mustc/build_mini_mustc.py --out data/mini-mustc --lang de --size 1500 --seed 1
+
+Sentence pairs come from the Ding dictionary (Debian trans-de-en), restricted to a small common
+vocabulary; they are voiced by espeak-ng and flite voices with speed/pitch variants and joined
+into talks. train, dev and tst-COMMON share base voices but never a speaker variant; tst-HE is
+voiced only by base voices absent from training (an honest unseen-voice condition). Then run
+``prep_mustc_data.py --data-root OUT``. The generated data is never committed (see .gitignore).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from ding_pairs import DING_LICENSE, DING_PATH, read_ding_sentences, restrict_vocabulary  # noqa
+from mini_corpus import SPLITS, build_corpus  # noqa: E402
+from tts_voices import LICENSES, install_hint, missing_engines, synthesize, voice_plan  # noqa
+
+MARKER = ".mini_mustc"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", required=True, type=Path, help="corpus root (the --data-root)")
+    p.add_argument("--lang", default="de", choices=["de"],
+                   help="target language (only German has an offline parallel source)")
+    p.add_argument("--size", type=int, default=1500, help="number of segments (all splits)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--vocab-top-k", type=int, default=2000,
+                   help="keep sentences whose words are all among the K most common per side")
+    p.add_argument("--num-workers", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--dictionary", type=Path, default=DING_PATH, help=argparse.SUPPRESS)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    missing = missing_engines()
+    if len(missing) == 2:
+        print(f"error: no offline TTS engine found; install them with: {install_hint(missing)}",
+              file=sys.stderr)
+        return 1
+    if missing:
+        print(f"warning: {missing[0]} not found ({install_hint(missing)}); "
+              f"using the other engine's voices only", file=sys.stderr)
+    try:
+        pairs = restrict_vocabulary(read_ding_sentences(args.dictionary), args.vocab_top_k)
+    except FileNotFoundError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    engines = [e for e in ("espeak-ng", "flite") if e not in missing]
+    print("Reading (licences):")
+    print(f"  {DING_LICENSE}")
+    for e in engines:
+        print(f"  {LICENSES[e]}")
+
+    data_dir = args.out / f"en-{args.lang}" / "data"
+    if data_dir.exists() and any(data_dir.iterdir()):
+        if not (data_dir / MARKER).is_file():
+            print(f"error: {data_dir} exists and was not made by this script; "
+                  f"choose another --out", file=sys.stderr)
+            return 1
+        shutil.rmtree(data_dir)  # an earlier mini corpus: rebuild it whole
+    data_dir.mkdir(parents=True, exist_ok=True)
+
+    from tqdm import tqdm
+
+    plan = voice_plan(engines)
+    start = time.time()
+    counts = build_corpus(
+        args.out, args.lang, pairs, plan, synthesize, args.size, args.seed, args.num_workers,
+        progress=lambda it, n: tqdm(it, total=n, desc="talks", unit="talk"),
+    )
+    (data_dir / MARKER).write_text(f"size={args.size} seed={args.seed}\n")
+    print(f"{len(pairs)} sentence pairs available; wrote {sum(counts.values())} segments in "
+          f"{time.time() - start:.1f}s to {data_dir}")
+    for split in SPLITS:
+        speakers = sorted({v.speaker_id for v in plan[split]})
+        print(f"  {split}: {counts[split]} segments, {len(speakers)} speakers")
+    print(f"next: python examples/mustc/prep_mustc_data.py --data-root {args.out} "
+          f"--languages {args.lang}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

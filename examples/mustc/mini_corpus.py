@@ -1,0 +1,151 @@
+"""Lay out a MuST-C-shaped corpus from sentence pairs and a voice function.
+
+Kept apart from the TTS engines so it can be tested with a fake voice: ``build_corpus`` only
+needs ``speak(voice, text) -> float32 16 kHz waveform`` and a list of voices per split.
+Segments of one speaker are joined into "talk" wavs with random pauses and light background
+noise; offsets and durations are written with 2 decimals (like the release) and always lie
+inside their wav.
+"""
+from __future__ import annotations
+
+import math
+import random
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+import soundfile as sf
+import yaml
+
+SPLITS = ("train", "dev", "tst-COMMON", "tst-HE")
+EVAL_FRACTIONS = {"dev": 0.06, "tst-COMMON": 0.08, "tst-HE": 0.06}
+SAMPLE_RATE = 16_000
+TALK_SIZE = (6, 14)  # segments per talk
+
+
+@dataclass
+class Talk:
+    split: str
+    wav: str
+    voice: Any  # anything with a ``speaker_id``
+    lines: list[tuple[str, str]]  # (English, target)
+    seed: int
+
+
+def split_sizes(size: int) -> dict[str, int]:
+    sizes = {s: max(1, round(size * f)) for s, f in EVAL_FRACTIONS.items()}
+    sizes["train"] = size - sum(sizes.values())
+    if sizes["train"] < 1:
+        raise ValueError(f"--size {size} is too small for four splits (need at least 4)")
+    return {s: sizes[s] for s in SPLITS}
+
+
+def plan_talks(pairs: Sequence[tuple[str, str]], voices: dict[str, list], size: int,
+               seed: int) -> list[Talk]:
+    """Assign sentences and speakers. Eval sentences never occur in train; train reuses its
+    sentences (with other voices) only when ``size`` exceeds the pairs available."""
+    rng = random.Random(seed)
+    order = list(pairs)
+    rng.shuffle(order)
+    sizes = split_sizes(size)
+    n_eval = sum(v for s, v in sizes.items() if s != "train")
+    if n_eval >= len(order):
+        raise ValueError(f"{len(order)} sentence pairs cannot fill {n_eval} evaluation segments")
+    pools, start = {}, 0
+    for split in SPLITS[1:]:
+        pools[split] = order[start:start + sizes[split]]
+        start += sizes[split]
+    train_pool = order[start:]
+    pools["train"] = [train_pool[i % len(train_pool)] for i in range(sizes["train"])]
+
+    talks, talk_no = [], 1000
+    for split in SPLITS:
+        lines = pools[split]
+        split_voices = voices[split]
+        i = 0
+        while i < len(lines):
+            n = rng.randint(*TALK_SIZE)
+            # rotate through the voices so every speaker of the split is used
+            voice = split_voices[(talk_no - 1000) % len(split_voices)]
+            talk_no += 1
+            talks.append(Talk(split, f"ted_{talk_no}.wav", voice, lines[i:i + n],
+                              rng.randrange(2**31)))
+            i += n
+    return talks
+
+
+def render_talk(talk: Talk, speak: Callable) -> tuple[np.ndarray, list[dict]]:
+    """Speak every line, join with pauses and noise; return the wav and its yaml entries."""
+    rng = np.random.default_rng(talk.seed)
+    noise_level = rng.uniform(0.0005, 0.003)
+    pieces = [np.zeros(int(rng.uniform(0.3, 1.0) * SAMPLE_RATE), np.float32)]
+    pos = len(pieces[0])
+    entries = []
+    for en, _ in talk.lines:
+        wave = np.asarray(speak(talk.voice, en), dtype=np.float32)
+        peak = float(np.abs(wave).max()) or 1.0
+        wave = wave * (rng.uniform(0.4, 0.8) / peak)
+        offset = math.floor(pos / SAMPLE_RATE * 100) / 100
+        end = (pos + len(wave)) / SAMPLE_RATE
+        duration = math.ceil((end - offset) * 100) / 100
+        entries.append({"duration": duration, "offset": offset, "rW": len(en.split()), "uW": 0,
+                        "speaker_id": talk.voice.speaker_id, "wav": talk.wav})
+        pause = np.zeros(int(rng.uniform(0.3, 0.9) * SAMPLE_RATE), np.float32)
+        pieces += [wave, pause]
+        pos += len(wave) + len(pause)
+    audio = np.concatenate(pieces)
+    audio += noise_level * rng.standard_normal(len(audio)).astype(np.float32)
+    return np.clip(audio, -1.0, 1.0), entries
+
+
+def _render_job(job: tuple[Talk, Callable]) -> tuple[np.ndarray, list[dict]]:
+    talk, speak = job
+    return render_talk(talk, speak)
+
+
+def build_corpus(out: Path, lang: str, pairs: Sequence[tuple[str, str]],
+                 voices: dict[str, list], speak: Callable, size: int, seed: int = 1,
+                 num_workers: int = 1, progress: Callable[[Iterable, int], Iterable] = None
+                 ) -> dict[str, int]:
+    """Write ``out/en-{lang}/data/{split}/{wav,txt}``; return segments per split."""
+    talks = plan_talks(pairs, voices, size, seed)
+    lang_root = Path(out) / f"en-{lang}" / "data"
+    for split in SPLITS:
+        (lang_root / split / "wav").mkdir(parents=True, exist_ok=True)
+        (lang_root / split / "txt").mkdir(parents=True, exist_ok=True)
+    jobs = [(t, speak) for t in talks]
+    if num_workers > 1:
+        pool = ProcessPoolExecutor(num_workers)
+        results = pool.map(_render_job, jobs)
+    else:
+        pool, results = None, map(_render_job, jobs)
+    if progress is not None:
+        results = progress(results, len(jobs))
+    per_split: dict[str, list] = {s: [] for s in SPLITS}
+    try:
+        for talk, (audio, entries) in zip(talks, results):
+            path = lang_root / talk.split / "wav" / talk.wav
+            tmp = path.with_name(f".{path.name}.partial")
+            sf.write(tmp, audio, SAMPLE_RATE, subtype="PCM_16", format="WAV")
+            tmp.replace(path)
+            per_split[talk.split] += [(e, en, tgt) for e, (en, tgt) in zip(entries, talk.lines)]
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    for split, rows in per_split.items():
+        txt = lang_root / split / "txt"
+        # text last: a split without its yaml is visibly unfinished
+        _write(txt / f"{split}.en", "".join(en + "\n" for _, en, _ in rows))
+        _write(txt / f"{split}.{lang}", "".join(t + "\n" for _, _, t in rows))
+        _write(txt / f"{split}.yaml", "".join(
+            "- " + yaml.safe_dump(e, default_flow_style=True, sort_keys=False, width=10**4)
+            .strip() + "\n" for e, _, _ in rows))
+    return {s: len(r) for s, r in per_split.items()}
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
