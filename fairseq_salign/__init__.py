@@ -3,7 +3,8 @@
 Importing the package registers the task ``speech_to_text_salign``, the model ``s2t_salign``
 (archs ``s2t_salign_xs|s|m``) and the criterion ``salign`` (fairseq's ``--user-dir`` imports
 only ``tasks/`` and ``models/`` by itself), and makes fairseq load checkpoints with torch's
-weights-only unpickler and its ``--help`` list the plugin's options.
+weights-only unpickler its ``--help`` list the plugin's options and
+its default DDP backend work on CPU (gloo) as well as on GPUs.
 """
 try:
     import fairseq  # noqa: F401
@@ -14,10 +15,11 @@ except ImportError as err:  # pragma: no cover - depends on the environment
         "(or run `make install`, which does it from requirements/fairseq.txt)"
     ) from err
 
-from . import checkpoint_safety, cli_help
+from . import checkpoint_safety, cli_help, cpu_ddp
 
 checkpoint_safety.install()
 cli_help.install()
+cpu_ddp.install()
 
 from . import criterions, models, tasks  # noqa: E402,F401
 

@@ -2,6 +2,8 @@
 
 One forward over each input per batch: speech (ST logits, CTC logits and T-enc states come out
 of the same pass) and transcript (MT logits and T-enc states); alignment reuses those states.
+In validation ``loss`` holds only the task losses (ST, MT, CTC), so that checkpoint selection
+compares alike across --alignment modes; the alignment terms are logged beside it.
 """
 import math
 from dataclasses import dataclass, field
@@ -155,12 +157,14 @@ class SAlignCriterion(LabelSmoothedCrossEntropyCriterion):
                 model.encoder.textual_encoder, speech, text, weights, weights,
                 getattr(model, "num_updates", 0), self.blank,
             )
-            loss = loss + adv["loss"]
+            if self.training:
+                loss = loss + adv["loss"]
             log.update({k: v for k, v in adv.items() if k not in ("loss", "adv_weight", "mixup")})
             log["adv_weight"] = adv["adv_weight"] * sample["nsentences"]
         elif cfg.alignment == "hard":
             contrastive = (contrastive_loss(speech, text, cfg.contrastive_temperature) * weights).sum()
-            loss = loss + cfg.contrastive_weight * contrastive
+            if self.training:
+                loss = loss + cfg.contrastive_weight * contrastive
             log["contrastive_loss"] = contrastive.data
         return loss, *self._logging(model, st_out, sample, loss, st_nll, log)
 

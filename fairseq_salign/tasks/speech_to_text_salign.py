@@ -72,6 +72,7 @@ class SpeechToTextSAlignTask(SpeechToTextTask):
         self.cfg = cfg
         self.data_cfg = S2TJointDataConfig(Path(cfg.data) / cfg.config_yaml)
         self._check_joint_vocabulary()
+        self._told_batch_multiple = False
         if cfg.infer_mode is not None and cfg.training_stage == "mt" and cfg.infer_mode != "mt":
             logger.info("--training-stage is ignored at inference; --infer-mode decides the data")
 
@@ -98,7 +99,12 @@ class SpeechToTextSAlignTask(SpeechToTextTask):
 
     @property
     def source_dictionary(self):
-        return self.tgt_dict
+        """The joint vocabulary when inputs are text; None for speech (fairseq-generate then
+        prints no source tokens)."""
+        text_input = self.cfg.infer_mode == "mt" or (
+            self.cfg.infer_mode is None and self.cfg.training_stage == "mt"
+        )
+        return self.tgt_dict if text_input else None
 
     def build_model(self, cfg, from_checkpoint=False):
         cfg.input_feat_per_channel = self.data_cfg.input_feat_per_channel
@@ -170,7 +176,8 @@ class SpeechToTextSAlignTask(SpeechToTextTask):
         """Never drop utterances: fairseq drops the last batch when its size is not a multiple
         of --required-batch-size-multiple (default 8), losing up to 7 sentences in validation
         and generation and the same longest utterances in every training epoch."""
-        if required_batch_size_multiple != 1:
+        if required_batch_size_multiple != 1 and not self._told_batch_multiple:
+            self._told_batch_multiple = True
             logger.info(
                 f"--required-batch-size-multiple {required_batch_size_multiple} -> 1: "
                 "fairseq would drop the last, shorter batch"
