@@ -70,8 +70,9 @@ class AdversarialAlignment(nn.Module):
         blank: int,
         generator: Optional[torch.Generator] = None,
     ) -> Dict[str, torch.Tensor]:
-        """Returns the weighted loss to add and its logged parts (sums over sentences, each
-        sentence weighted by ``*_weights``)."""
+        """Returns the weighted loss to add and its parts: ``disc_loss`` (gradient reaches only
+        the modal network), ``adv_loss`` (gradient reaches only the encoders), both sums over
+        sentences weighted by ``*_weights``, and the discriminator's correct counts."""
         s_out, s_mask = speech["encoder_out"][0], speech["encoder_padding_mask"][0]
         t_out, t_mask = text["encoder_out"][0], text["encoder_padding_mask"][0]
         disc = self.modal_network
@@ -94,12 +95,11 @@ class AdversarialAlignment(nn.Module):
             gen_loss = s_out.new_zeros((), dtype=torch.float)
         return {
             "loss": disc_loss + gen_weight * gen_loss,
-            "disc_loss": disc_loss.detach(),
-            "adv_loss": gen_loss.detach(),
+            "disc_loss": disc_loss,
+            "adv_loss": gen_loss,
             "adv_weight": gen_weight,
             "disc_correct_speech": (logit_s.detach() < 0).sum(),
             "disc_correct_text": (logit_t.detach() > 0).sum(),
-            "mixup": int(mixed),
         }
 
     def _mixup_loss(self, textual_encoder, speech, weights, blank, generator):

@@ -159,7 +159,8 @@ class SAlignCriterion(LabelSmoothedCrossEntropyCriterion):
             )
             if self.training:
                 loss = loss + adv["loss"]
-            log.update({k: v for k, v in adv.items() if k not in ("loss", "adv_weight", "mixup")})
+            log.update(disc_loss=adv["disc_loss"].data, adv_loss=adv["adv_loss"].data)
+            log.update(disc_correct_speech=adv["disc_correct_speech"], disc_correct_text=adv["disc_correct_text"])
             log["adv_weight"] = adv["adv_weight"] * sample["nsentences"]
         elif cfg.alignment == "hard":
             contrastive = (contrastive_loss(speech, text, cfg.contrastive_temperature) * weights).sum()

@@ -1,0 +1,112 @@
+"""Shared fixtures: a tiny prepared MuST-C-shaped corpus, fairseq CLI runners, in-process builds."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import List
+
+import pytest
+
+TESTS = Path(__file__).resolve().parent
+sys.path.insert(0, str(TESTS))
+BIN = Path(sys.executable).parent
+TEST_SIZES = {"train": 40, "dev": 8, "tst-COMMON": 13, "tst-HE": 5}
+
+# a model small enough to train for a few updates in seconds on 2 cores
+TINY_MODEL = [
+    "--arch", "s2t_salign_xs",
+    "--encoder-embed-dim", "32",
+    "--encoder-ffn-embed-dim", "64",
+    "--decoder-ffn-embed-dim", "64",
+    "--encoder-attention-heads", "2",
+    "--decoder-attention-heads", "2",
+    "--conv-channels", "32",
+]
+
+
+def cli_env() -> dict:
+    """The environment of a user who did not disable torch's weights-only loading."""
+    env = dict(os.environ)
+    env.pop("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", None)
+    env["OMP_NUM_THREADS"] = "1"
+    return env
+
+
+def run_cli(tool: str, args: List, check: bool = True, timeout: int = 300):
+    cmd = [str(BIN / tool), *map(str, args)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=cli_env(), timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(cmd)} exited {proc.returncode}\n--- stdout\n{proc.stdout[-3000:]}"
+            f"\n--- stderr\n{proc.stderr[-6000:]}"
+        )
+    return proc
+
+
+def train_args(data: Path, save_dir: Path, *extra) -> list:
+    return [
+        data,
+        "--user-dir", str(TESTS.parent / "fairseq_salign"),
+        "--task", "speech_to_text_salign",
+        "--train-subset", "train_st",
+        "--valid-subset", "dev_st",
+        *TINY_MODEL,
+        "--criterion", "salign",
+        "--label-smoothing", "0.1",
+        "--optimizer", "adam",
+        "--lr", "2e-3",
+        "--max-tokens", "4000",
+        "--save-dir", save_dir,
+        "--cpu",
+        "--no-progress-bar",
+        "--log-interval", "1",
+        "--num-workers", "0",
+        "--seed", "1",
+        *extra,
+    ]
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory) -> Path:
+    """A prepared tiny corpus (synthetic voices): manifests, fbank zip, joint spm, config."""
+    from mustc_synth import make_synthetic_mustc
+
+    from fairseq_salign.data.prep import prepare_mustc
+
+    root = tmp_path_factory.mktemp("mustc")
+    make_synthetic_mustc(root, n_per_split=TEST_SIZES)
+    prepare_mustc(root, ["de"], vocab_size=100, num_workers=1, progress=False)
+    return root / "en-de"
+
+
+@pytest.fixture(scope="session")
+def mt_checkpoint(corpus, tmp_path_factory) -> Path:
+    """Stage 1: a few MT updates of T-enc + decoder, through fairseq-train."""
+    save_dir = tmp_path_factory.mktemp("stage1")
+    run_cli(
+        "fairseq-train",
+        train_args(corpus, save_dir, "--training-stage", "mt", "--alignment", "none", "--max-update", "3"),
+    )
+    return save_dir / "checkpoint_last.pt"
+
+
+def build_in_process(data: Path, *extra):
+    """Task, model and criterion built by fairseq's own option parsing, as fairseq-train does."""
+    from fairseq import options, tasks
+    from fairseq.dataclass.utils import convert_namespace_to_omegaconf
+
+    parser = options.get_training_parser()
+    args = options.parse_args_and_arch(
+        parser, input_args=[str(a) for a in train_args(data, "/nonexistent", *extra)]
+    )
+    cfg = convert_namespace_to_omegaconf(args)
+    task = tasks.setup_task(cfg.task)
+    model = task.build_model(cfg.model)
+    criterion = task.build_criterion(cfg.criterion)
+    return task, model, criterion
+
+
+def first_batch(task, split: str, n: int = 6):
+    task.load_dataset(split)
+    dataset = task.dataset(split)
+    return dataset.collater([dataset[i] for i in range(n)])
