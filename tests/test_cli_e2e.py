@@ -1,0 +1,97 @@
+"""End to end through fairseq's own command-line tools, without TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD:
+stage-1 MT -> stage-2 multi-task (each alignment mode) -> resume -> generate ST, MT and ASR."""
+import re
+
+import pytest
+from conftest import TEST_SIZES, TESTS, run_cli, train_args
+
+PLUGIN = str(TESTS.parent / "fairseq_salign")
+N_TEST = TEST_SIZES["tst-COMMON"]  # 13: not a multiple of fairseq's default batch multiple 8
+
+
+def test_help_lists_the_plugin_options():
+    out = run_cli(
+        "fairseq-train",
+        ["--user-dir", PLUGIN, "--task", "speech_to_text_salign", "--arch", "s2t_salign_s",
+         "--criterion", "salign", "--help"],
+    ).stdout
+    for option in ("--training-stage", "--infer-mode", "--alignment", "--adapter",
+                   "--acoustic-encoder-layers", "--mixup-prob", "--load-pretrained-mt-from"):
+        assert option in out, option
+
+
+@pytest.fixture(scope="module")
+def stage2(corpus, mt_checkpoint, tmp_path_factory):
+    """Stage 2 with S-Align from the stage-1 checkpoint: 2 updates, then resumed to 4."""
+    save_dir = tmp_path_factory.mktemp("stage2_soft")
+    common = ["--load-pretrained-mt-from", mt_checkpoint, "--alignment", "soft",
+              "--adversarial-warmup-updates", "1", "--mixup-prob", "0.5"]
+    first = run_cli("fairseq-train", train_args(corpus, save_dir, *common, "--max-update", "2"))
+    resumed = run_cli("fairseq-train", train_args(corpus, save_dir, *common, "--max-update", "4"))
+    return save_dir, first.stdout + first.stderr, resumed.stdout + resumed.stderr
+
+
+def test_multitask_training_logs_every_loss_part(stage2):
+    _, log, _ = stage2
+    line = [l for l in log.splitlines() if "train_inner" in l][-1]
+    for key in ("st_loss", "mt_loss", "ctc_loss", "disc_loss", "adv_loss",
+                "disc_acc_speech", "disc_acc_text", "adv_weight"):
+        assert f"{key}=" in line, key
+    assert "loaded" in log and "--load-pretrained-mt-from" in log
+
+
+def test_training_resumes_from_checkpoint_last(stage2):
+    save_dir, _, resumed = stage2
+    assert re.search(r"Loaded checkpoint .*checkpoint_last\.pt \(epoch \d+ @ 2 updates\)", resumed)
+    assert "num_updates=3" in resumed and "num_updates=4" in resumed
+    assert (save_dir / "checkpoint_last.pt").is_file()
+
+
+@pytest.mark.parametrize("alignment", ["none", "hard"])
+def test_multitask_starts_from_stage1_with_each_alignment(corpus, mt_checkpoint, tmp_path, alignment):
+    out = run_cli(
+        "fairseq-train",
+        train_args(corpus, tmp_path, "--load-pretrained-mt-from", mt_checkpoint,
+                   "--alignment", alignment, "--max-update", "2"),
+    )
+    log = out.stdout + out.stderr
+    assert "num_updates=2" in log
+    assert ("contrastive_loss=" in log) == (alignment == "hard")
+    assert (tmp_path / "checkpoint_last.pt").is_file()
+
+
+def _generate(corpus, checkpoint, mode, *extra):
+    out = run_cli(
+        "fairseq-generate",
+        [corpus, "--user-dir", PLUGIN, "--task", "speech_to_text_salign", "--infer-mode", mode,
+         "--gen-subset", "tst-COMMON_st", "--path", checkpoint, "--max-tokens", "50000", "--cpu",
+         *extra],
+    )
+    hyps = [l for l in out.stdout.splitlines() if l.startswith("D-")]
+    return out.stdout, hyps
+
+
+def test_generate_st_one_hypothesis_per_utterance_scored_with_sacrebleu(corpus, stage2):
+    log, hyps = _generate(corpus, stage2[0] / "checkpoint_last.pt", "st", "--beam", "3",
+                          "--scoring", "sacrebleu", "--max-len-b", "30")
+    assert len(hyps) == N_TEST
+    assert sorted(int(h.split("\t")[0][2:]) for h in hyps) == list(range(N_TEST))
+    assert re.search(r"Generate tst-COMMON_st with beam=3: BLEU = \d", log)
+    assert not [l for l in log.splitlines() if l.startswith("S-")], "no transcript in ST mode"
+
+
+def test_generate_mt_uses_transcripts(corpus, stage2):
+    log, hyps = _generate(corpus, stage2[0] / "checkpoint_last.pt", "mt", "--beam", "3",
+                          "--scoring", "sacrebleu", "--max-len-b", "30")
+    assert len(hyps) == N_TEST
+    sources = [l.split("\t")[1] for l in log.splitlines() if l.startswith("S-")]
+    assert len(sources) == N_TEST and all(s == s.lower() for s in sources)
+    assert "BLEU = " in log
+
+
+def test_generate_asr_by_ctc_scored_with_wer(corpus, stage2):
+    log, hyps = _generate(corpus, stage2[0] / "checkpoint_last.pt", "asr", "--scoring", "wer")
+    assert len(hyps) == N_TEST
+    refs = [l.split("\t")[1] for l in log.splitlines() if l.startswith("T-")]
+    assert len(refs) == N_TEST and all(r == r.lower() for r in refs), "ASR references are transcripts"
+    assert re.search(r"WER: \d+(\.\d+)?", log)
