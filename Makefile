@@ -8,13 +8,17 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.fairseq-salign-installed
 PYTEST_ARGS ?=
 
-.PHONY: install test demo bench clean-venv
+.PHONY: install test demo sysdeps bench clean-venv
+
+# Debian packages the demo's offline corpus needs (voices and the Ding En-De dictionary);
+# the tests need none of them.
+SYSDEPS := espeak-ng flite trans-de-en
 
 install: $(STAMP)
 
 $(STAMP): requirements/lock.txt requirements/fairseq.txt setup.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet --upgrade "pip>=24"
+	$(PIP) install --quiet --upgrade pip==26.3
 	$(PIP) install --quiet -r requirements/lock.txt
 	@# fairseq-fixed compiles its extensions against the torch installed above (about 3 minutes,
 	@# once); --no-deps keeps its unused torchaudio dependency out (see requirements/fairseq.txt).
@@ -26,8 +30,18 @@ $(STAMP): requirements/lock.txt requirements/fairseq.txt setup.py
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS) tests
 
-demo: install
-	$(PY) -m fairseq_salign.demo
+sysdeps:
+	@missing=""; for p in $(SYSDEPS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else \
+	    echo "The demo needs Debian packages:$$missing. Run: sudo apt-get install$$missing"; exit 1; \
+	  fi; \
+	fi
+
+demo: install sysdeps
+	$(PY) examples/demo/run_demo.py --out demo
 
 bench: install
 	$(PY) benchmarks/run.py

@@ -26,6 +26,7 @@ setup(
         "bitarray",
         "regex",
         "scikit-learn",
+        "scipy",  # polyphase resampling of non-16 kHz audio
         "packaging",
         "tqdm>=4.60",
         "sentencepiece>=0.1.99",

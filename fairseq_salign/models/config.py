@@ -32,7 +32,10 @@ class S2TSAlignConfig(FairseqDataclass):
     decoder_layers: int = field(default=6, metadata={"help": "decoder layers"})
     decoder_ffn_embed_dim: int = field(default=2048, metadata={"help": "decoder FFN width"})
     decoder_attention_heads: int = field(default=4, metadata={"help": "decoder attention heads"})
-    normalize_before: bool = field(default=True, metadata={"help": "pre-LayerNorm transformer"})
+    # booleans default to False: fairseq turns a True-by-default field into a flag that sets False
+    post_norm: bool = field(
+        default=False, metadata={"help": "post-LayerNorm transformer layers (default: pre-LN)"}
+    )
     activation_fn: ACTIVATION_CHOICES = field(default="relu", metadata={"help": "FFN activation"})
 
     dropout: float = field(default=0.1, metadata={"help": "dropout probability"})
@@ -48,9 +51,12 @@ class S2TSAlignConfig(FairseqDataclass):
             "works (the authors start from a pretrained HuBERT)"
         },
     )
-    tie_ctc_projection: bool = field(
-        default=True,
-        metadata={"help": "tie the CTC projection to the joint embedding matrix (authors' code)"},
+    untie_ctc_projection: bool = field(
+        default=False,
+        metadata={
+            "help": "give the CTC head its own matrix (default: tied to the joint embeddings, "
+            "as in the authors' code)"
+        },
     )
 
     load_pretrained_mt_from: Optional[str] = field(

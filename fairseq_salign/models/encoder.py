@@ -41,10 +41,10 @@ class SAlignEncoder(FairseqEncoder):
             dim,
             cfg.max_source_positions,
             cfg.dropout,
-            cfg.normalize_before,
+            not cfg.post_norm,
         )
         self.ctc_proj = nn.Linear(dim, len(dictionary))
-        if cfg.tie_ctc_projection:
+        if not cfg.untie_ctc_projection:
             self.ctc_proj.weight = embed_tokens.weight
         self.adapter = build_adapter(cfg.adapter, dim, blank=self.blank)
         self.textual_encoder = TextualEncoder(
@@ -54,7 +54,7 @@ class SAlignEncoder(FairseqEncoder):
             ),
             cfg.max_source_positions,
             cfg.dropout,
-            cfg.normalize_before,
+            not cfg.post_norm,
         )
         self.max_source_positions = cfg.max_source_positions
 
