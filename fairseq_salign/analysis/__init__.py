@@ -1,0 +1,18 @@
+"""Modality-gap analysis of the textual-encoder space (used by ``salign-analyze``)."""
+from .metrics import (
+    centroid_gap,
+    gap_metrics,
+    mmd2_rbf,
+    paired_cosine,
+    probe_accuracy,
+    retrieval_accuracy,
+)
+
+__all__ = [
+    "centroid_gap",
+    "gap_metrics",
+    "mmd2_rbf",
+    "paired_cosine",
+    "probe_accuracy",
+    "retrieval_accuracy",
+]
