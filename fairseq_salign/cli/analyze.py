@@ -1,0 +1,151 @@
+"""``salign-analyze``: how large is the modality gap in a model's textual-encoder space?
+
+For each checkpoint, every utterance of a split is encoded twice, as speech and as its
+transcript; the mean-pooled T-enc outputs are compared with ``analysis.metrics.gap_metrics``.
+Several checkpoints (e.g. ``--alignment none`` vs ``soft``) are analysed on the same sentences
+and drawn side by side in one PNG; each panel has its own PCA, since different models' spaces
+are not comparable axis by axis, but the metrics are.
+
+    salign-analyze --checkpoint none/avg.pt soft/avg.pt --label baseline S-Align \\
+        --data-dir ROOT/en-de --split tst-COMMON_st --out-json gap.json --out-png gap.png
+
+JSON: {"split", "data_dir", "seed", "max_utterances", "models": [{"label", "checkpoint",
+"n_sentences", "dim", "probe_accuracy", "retrieval_top1", "retrieval_chance", "mmd2_rbf",
+"paired_cosine", "centroid_gap"}, ...]}, one entry per checkpoint in the order given.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from . import CliError, load_salign, pick_device, run_main
+
+logger = logging.getLogger("fairseq_salign.cli.analyze")
+
+METRIC_COLUMNS = [  # (key, header, format)
+    ("n_sentences", "N", "{:d}"),
+    ("probe_accuracy", "probe acc", "{:.3f}"),
+    ("retrieval_top1", "R@1", "{:.3f}"),
+    ("retrieval_chance", "chance", "{:.3f}"),
+    ("mmd2_rbf", "MMD^2", "{:.4f}"),
+    ("paired_cosine", "pair cos", "{:.3f}"),
+    ("centroid_gap", "centroid gap", "{:.3f}"),
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="salign-analyze",
+        description="Modality-gap metrics (linear probe, speech->text retrieval, MMD) and a PCA "
+        "plot of mean-pooled textual-encoder outputs of speech vs transcripts.",
+    )
+    p.add_argument("--checkpoint", nargs="+", required=True, help="one or more s2t_salign checkpoints")
+    p.add_argument("--label", nargs="+", help="one name per checkpoint (default: file names)")
+    p.add_argument("--data-dir", required=True, help="prepared data dir (config_st.yaml, *.tsv)")
+    p.add_argument("--split", default="tst-COMMON_st", help="manifest name without .tsv")
+    p.add_argument("--max-utterances", type=int, help="seeded random subset of the split")
+    p.add_argument("--seed", type=int, default=1, help="subset and probe folds (default 1)")
+    p.add_argument("--max-tokens", type=int, default=20000, help="padded frames per batch")
+    p.add_argument("--out-json", type=Path, help="write the metrics here")
+    p.add_argument("--out-png", type=Path, help="write the PCA plot here")
+    p.add_argument("--cpu", action="store_true", help="do not use a GPU even if one is present")
+    return p
+
+
+def _labels(args) -> List[str]:
+    if args.label is None:
+        names = [Path(c).name for c in args.checkpoint]
+        if len(set(names)) < len(names):  # e.g. several checkpoint_best.pt: use dir/name
+            names = [str(Path(*Path(c).parts[-2:])) for c in args.checkpoint]
+        return names
+    if len(args.label) != len(args.checkpoint):
+        raise CliError(f"{len(args.label)} --label values for {len(args.checkpoint)} checkpoints")
+    return list(args.label)
+
+
+def _check_split(data_dir: Path, split: str) -> None:
+    from ..analysis.vectors import available_splits
+
+    if not (data_dir / f"{split}.tsv").is_file():
+        splits = ", ".join(available_splits(data_dir)) or "none"
+        raise CliError(f"split '{split}' not found: no {data_dir / (split + '.tsv')} (splits: {splits})")
+
+
+def analyze_checkpoint(checkpoint: str, args, device) -> tuple:
+    """Metrics and paired vectors of one checkpoint on the split."""
+    from ..analysis.metrics import MIN_PAIRS, gap_metrics
+    from ..analysis.vectors import paired_vectors, select_indices
+
+    # the multi-task dataset pairs each utterance's features with its transcript
+    model, _, task = load_salign(
+        checkpoint, args.data_dir, {"infer_mode": None, "training_stage": "multitask"}
+    )
+    model.to(device)
+    task.load_dataset(args.split)
+    dataset = task.dataset(args.split)
+    indices = select_indices(len(dataset), args.max_utterances, args.seed)
+    if len(indices) < MIN_PAIRS:
+        raise CliError(
+            f"split '{args.split}' gives {len(indices)} utterances; the probe needs at least "
+            f"{MIN_PAIRS} (raise --max-utterances or use a larger split)"
+        )
+    vectors = paired_vectors(model, dataset, indices, device, args.max_tokens)
+    return gap_metrics(vectors.speech, vectors.text, seed=args.seed), vectors
+
+
+def format_table(rows: List[Dict]) -> str:
+    headers = ["model"] + [h for _, h, _ in METRIC_COLUMNS]
+    body = [[r["label"]] + [f.format(r[k]) for k, _, f in METRIC_COLUMNS] for r in rows]
+    widths = [max(len(str(c)) for c in col) for col in zip(headers, *body)]
+    line = lambda cells: "  ".join(str(c).rjust(w) for c, w in zip(cells, widths))  # noqa: E731
+    return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(b) for b in body])
+
+
+def analyze(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.max_utterances is not None and args.max_utterances < 1:
+        raise CliError("--max-utterances must be positive")
+    labels = _labels(args)
+    data_dir = Path(args.data_dir)
+    if not data_dir.is_dir():
+        raise CliError(f"data directory {data_dir} not found")
+    _check_split(data_dir, args.split)
+    device = pick_device(args.cpu)
+    rows, panels = [], []
+    from ..analysis.plot import Panel
+
+    for label, checkpoint in zip(labels, args.checkpoint):
+        logger.info(f"{label}: encoding {args.split} with {checkpoint} on {device}")
+        metrics, vectors = analyze_checkpoint(checkpoint, args, device)
+        rows.append({"label": label, "checkpoint": str(checkpoint), **metrics})
+        panels.append(Panel(label, vectors.speech, vectors.text, metrics))
+    print(f"modality gap on {args.split} (textual-encoder output, mean-pooled):")
+    print(format_table(rows))
+    report = {
+        "split": args.split,
+        "data_dir": str(data_dir),
+        "seed": args.seed,
+        "max_utterances": args.max_utterances,
+        "models": rows,
+    }
+    if args.out_json:
+        args.out_json.parent.mkdir(parents=True, exist_ok=True)
+        args.out_json.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"wrote {args.out_json}")
+    if args.out_png:
+        from ..analysis.plot import plot_panels
+
+        plot_panels(panels, args.out_png)
+        print(f"wrote {args.out_png}")
+    return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    return run_main(analyze, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
