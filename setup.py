@@ -38,5 +38,10 @@ setup(
         "PyYAML>=6.0",
     ],
     extras_require={"test": ["pytest>=7"]},
-    entry_points={"console_scripts": []},
+    entry_points={
+        "console_scripts": [
+            "salign-analyze=fairseq_salign.cli.analyze:main",
+            "salign-translate=fairseq_salign.cli.translate:main",
+        ]
+    },
 )
