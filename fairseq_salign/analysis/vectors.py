@@ -45,6 +45,25 @@ def batches_by_size(
         yield batch
 
 
+def use_eval_transforms(dataset, data_cfg, split: str) -> None:
+    """Give a dataset its eval-time transforms even for a ``train*`` split, which fairseq loads
+    with the training ones (SpecAugment, concat/noise augmentation): the analysis must measure
+    the model, not random masking, and be deterministic."""
+    from fairseq.data.audio.dataset_transforms import CompositeAudioDatasetTransform
+    from fairseq.data.audio.feature_transforms import CompositeAudioFeatureTransform
+    from fairseq.data.audio.waveform_transforms import CompositeAudioWaveformTransform
+
+    dataset.feature_transforms = CompositeAudioFeatureTransform.from_config_dict(
+        data_cfg.get_feature_transforms(split, False)
+    )
+    dataset.waveform_transforms = CompositeAudioWaveformTransform.from_config_dict(
+        data_cfg.get_waveform_transforms(split, False)
+    )
+    dataset.dataset_transforms = CompositeAudioDatasetTransform.from_config_dict(
+        data_cfg.get_dataset_transforms(split, False)
+    )
+
+
 def _pooled(model, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     out = model.encoder(tokens, lengths)
     masks = out["encoder_padding_mask"]

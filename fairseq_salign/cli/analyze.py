@@ -77,7 +77,7 @@ def _check_split(data_dir: Path, split: str) -> None:
 def analyze_checkpoint(checkpoint: str, args, device) -> tuple:
     """Metrics and paired vectors of one checkpoint on the split."""
     from ..analysis.metrics import MIN_PAIRS, gap_metrics
-    from ..analysis.vectors import paired_vectors, select_indices
+    from ..analysis.vectors import paired_vectors, select_indices, use_eval_transforms
 
     # the multi-task dataset pairs each utterance's features with its transcript
     model, _, task = load_salign(
@@ -86,6 +86,7 @@ def analyze_checkpoint(checkpoint: str, args, device) -> tuple:
     model.to(device)
     task.load_dataset(args.split)
     dataset = task.dataset(args.split)
+    use_eval_transforms(dataset, task.data_cfg, args.split)
     indices = select_indices(len(dataset), args.max_utterances, args.seed)
     if len(indices) < MIN_PAIRS:
         raise CliError(
