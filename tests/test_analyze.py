@@ -46,11 +46,12 @@ def test_cli_two_checkpoints_table_json_png(save_dir, corpus, tmp_path):
 
 
 def test_same_seed_same_report(save_dir, corpus, tmp_path):
-    """Also on a train split, which fairseq loads with SpecAugment: analysis uses eval transforms."""
+    """Also on a train split, which fairseq loads with SpecAugment (analysis must not)."""
     reports = []
     for name in ("a.json", "b.json"):
         args = ["--checkpoint", str(save_dir / "checkpoint_last.pt"), "--data-dir", str(corpus),
-                "--split", "train_st", "--max-utterances", "9", "--seed", "5", "--cpu", "--out-json", str(tmp_path / name)]
+                "--split", "train_st", "--max-utterances", "9", "--seed", "5", "--cpu",
+                "--out-json", str(tmp_path / name)]
         assert analyze(args) == 0
         reports.append(json.loads((tmp_path / name).read_text()))
     assert reports[0] == reports[1]

@@ -12,12 +12,14 @@ from fairseq_salign.cli import CliError, load_salign
 from fairseq_salign.data.audio import AudioError, load_audio
 
 SPLIT = "tst-COMMON"
+GOOD = ("mono16k", "stereo44k")
 
 
 @pytest.fixture(scope="module")
 def checkpoint(corpus, tmp_path_factory) -> Path:
     save_dir = tmp_path_factory.mktemp("translate_ckpt")
-    run_cli("fairseq-train", train_args(corpus, save_dir, "--alignment", "soft", "--max-update", "2"))
+    run_cli("fairseq-train",
+            train_args(corpus, save_dir, "--alignment", "soft", "--max-update", "2"))
     return save_dir / "checkpoint_last.pt"
 
 
@@ -61,7 +63,7 @@ def test_st_translates_good_files_and_names_every_bad_one(checkpoint, corpus, au
     )
     assert out.returncode == 1, out.stderr[-2000:]
     lines = _lines(out.stdout)
-    assert [line.split("\t")[0] for line in lines] == [str(audio["mono16k"]), str(audio["stereo44k"])]
+    assert [line.split("\t")[0] for line in lines] == [str(audio[n]) for n in GOOD]
     assert all(line.count("\t") == 1 for line in lines)
     errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]
     expected = {
@@ -83,7 +85,7 @@ def test_asr_mode_transcribes_mono_and_stereo_alike(checkpoint, corpus, audio):
          audio["mono16k"], audio["stereo44k"]],
     )
     lines = _lines(out.stdout)
-    assert [line.split("\t")[0] for line in lines] == [str(audio["mono16k"]), str(audio["stereo44k"])]
+    assert [line.split("\t")[0] for line in lines] == [str(audio[n]) for n in GOOD]
 
 
 def test_features_match_the_recipe_and_model_length_limit(checkpoint, corpus, audio):

@@ -42,7 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Modality-gap metrics (linear probe, speech->text retrieval, MMD) and a PCA "
         "plot of mean-pooled textual-encoder outputs of speech vs transcripts.",
     )
-    p.add_argument("--checkpoint", nargs="+", required=True, help="one or more s2t_salign checkpoints")
+    p.add_argument(
+        "--checkpoint", nargs="+", required=True, help="one or more s2t_salign checkpoints"
+    )
     p.add_argument("--label", nargs="+", help="one name per checkpoint (default: file names)")
     p.add_argument("--data-dir", required=True, help="prepared data dir (config_st.yaml, *.tsv)")
     p.add_argument("--split", default="tst-COMMON_st", help="manifest name without .tsv")
@@ -71,7 +73,8 @@ def _check_split(data_dir: Path, split: str) -> None:
 
     if not (data_dir / f"{split}.tsv").is_file():
         splits = ", ".join(available_splits(data_dir)) or "none"
-        raise CliError(f"split '{split}' not found: no {data_dir / (split + '.tsv')} (splits: {splits})")
+        manifest = data_dir / f"{split}.tsv"
+        raise CliError(f"split '{split}' not found: no {manifest} (splits: {splits})")
 
 
 def analyze_checkpoint(checkpoint: str, args, device) -> tuple:

@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Translate or transcribe audio files with an s2t_salign checkpoint.",
     )
     p.add_argument("--checkpoint", required=True, help="s2t_salign checkpoint (.pt)")
-    p.add_argument("--data-dir", required=True, help="prepared data dir: config_st.yaml, vocab, spm")
+    p.add_argument("--data-dir", required=True, help="prepared data dir (config_st.yaml, ...)")
     p.add_argument("--mode", choices=["st", "asr"], default="st",
                    help="st: translation by beam search; asr: transcript by CTC greedy decoding")
     p.add_argument("--beam", type=int, default=5, help="beam size (st)")
@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-seconds", type=float, default=60.0,
                    help="refuse longer files (default 60); split them first")
     p.add_argument("--cpu", action="store_true", help="do not use a GPU even if one is present")
-    p.add_argument("files", nargs="+", help="audio files (wav, flac, ... anything libsndfile reads)")
+    p.add_argument("files", nargs="+", help="audio files (anything libsndfile reads)")
     return p
 
 
@@ -62,7 +62,8 @@ class Featurizer:
     def __init__(self, data_cfg, max_seconds: float, max_frames: int):
         from fairseq.data.audio.feature_transforms import CompositeAudioFeatureTransform
 
-        if data_cfg.use_audio_input or data_cfg.input_feat_per_channel != 80 or data_cfg.input_channels != 1:
+        fbank80 = data_cfg.input_feat_per_channel == 80 and data_cfg.input_channels == 1
+        if data_cfg.use_audio_input or not fbank80:
             raise CliError(
                 "the data config does not describe 80-dim single-channel filterbanks "
                 "(the recipe's features); salign-translate computes only those"
@@ -138,6 +139,7 @@ def translate(argv: Optional[List[str]] = None) -> int:
     device = pick_device(args.cpu)
     model, _, task = load_salign(args.checkpoint, args.data_dir, {"infer_mode": args.mode})
     model.to(device)
+    logger.info(f"{args.mode} with {args.checkpoint} on {device}: {len(args.files)} files")
     featurize = Featurizer(task.data_cfg, args.max_seconds, model.encoder.max_positions())
     decode = Decoder(model, task, args, device)
     failed = []
