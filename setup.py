@@ -36,12 +36,14 @@ setup(
         "pandas>=1.5",
         "kaldi-native-fbank>=1.18",
         "PyYAML>=6.0",
+        "matplotlib>=3.8",  # salign-analyze's modality-space plot
     ],
     extras_require={"test": ["pytest>=7"]},
     entry_points={
         "console_scripts": [
             "salign-analyze=fairseq_salign.cli.analyze:main",
             "salign-translate=fairseq_salign.cli.translate:main",
+            "salign-average=fairseq_salign.checkpoint_average:main",
         ]
     },
 )
