@@ -3,7 +3,7 @@ import math
 
 import pytest
 import torch
-from conftest import build_in_process, first_batch
+from conftest import TEST_SIZES, build_in_process, first_batch
 from fairseq.criterions.label_smoothed_cross_entropy import LabelSmoothedCrossEntropyCriterion
 
 from fairseq_salign.criterions.adversarial import AdversarialAlignment
@@ -151,3 +151,18 @@ def test_mt_stage_freezes_the_speech_side_and_trains_the_rest(corpus):
     assert frozen and all(not p.requires_grad for p in model.encoder.acoustic_parameters())
     trainable = [(n, p) for n, p in model.named_parameters() if id(p) not in frozen]
     assert all(p.grad is not None for _, p in trainable)
+
+
+def test_mt_stage_adds_external_text_pairs(corpus, tmp_path):
+    extra = corpus / "mt_extra_test.tsv"
+    extra.write_text("id\tsrc_text\ttgt_text\n" + "".join(
+        f"x{i}\tgood morning number {i}\tGuten Morgen Nummer {i}.\n" for i in range(7)))
+    try:
+        task, _, _ = build_in_process(corpus, "--training-stage", "mt", "--alignment", "none",
+                                      "--mt-extra-subsets", "mt_extra_test")
+        task.load_dataset("train_st")
+        task.load_dataset("dev_st")
+    finally:
+        extra.unlink()
+    assert len(task.dataset("train_st")) == TEST_SIZES["train"] + 7
+    assert len(task.dataset("dev_st")) == TEST_SIZES["dev"], "validation stays in-domain"

@@ -48,6 +48,14 @@ class SpeechToTextSAlignConfig(FairseqDataclass):
             "is read); multitask: stage 2, ST + MT + CTC ASR + alignment in every batch"
         },
     )
+    mt_extra_subsets: Optional[str] = field(
+        default=None,
+        metadata={
+            "help": "stage mt: comma-separated extra text-only manifests under the data dir "
+            "({name}.tsv with src_text and tgt_text columns; external MT data) added to the "
+            "training pairs, like --train-subset lists splits"
+        },
+    )
     infer_mode: Optional[INFER_CHOICES] = field(
         default=None,
         metadata={
@@ -134,9 +142,13 @@ class SpeechToTextSAlignTask(SpeechToTextTask):
         manifest = str(Path(self.cfg.data) / f"{split}.tsv")
         mode = self.cfg.infer_mode
         if mode == "mt" or (mode is None and self.cfg.training_stage == "mt"):
-            dataset = text_pair_dataset(
-                self._samples(split), manifest, self._encode_fn(), self.tgt_dict, shuffle=is_train
-            )
+            samples = self._samples(split)
+            if is_train and mode is None and self.cfg.mt_extra_subsets:
+                for extra in self.cfg.mt_extra_subsets.split(","):
+                    extra_samples = self._samples(extra)
+                    logger.info(f"{split}: + {len(extra_samples)} text pairs from {extra}.tsv")
+                    samples = samples + extra_samples
+            dataset = text_pair_dataset(samples, manifest, self._encode_fn(), self.tgt_dict, shuffle=is_train)
         elif mode in ("st", "asr"):
             samples = self._samples(split)
             if mode == "asr":
