@@ -1,0 +1,193 @@
+"""The demo's steps, each a real command of the project (recipe, fairseq-train, salign-average,
+fairseq-generate, salign-analyze), each skipped when its output already exists."""
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List
+
+from scoring import bleu, hypotheses, read_manifest, wer
+
+BIN = Path(sys.executable).parent
+# lines of fairseq's log worth showing while a stage runs
+ST_MAX_TOKENS = 12000  # fbank frames per stage-2 batch
+_PROGRESS = re.compile(r"\| (valid on|end of epoch)|done training|loaded \d+ tensors")
+
+
+class Pipeline:
+    def __init__(self, args, repo: Path):
+        import torch
+
+        self.args = args
+        self.repo = repo
+        self.out = args.out.resolve()
+        self.corpus_root = self.out / "mini"
+        self.data = self.corpus_root / "en-de"
+        self.ckpt = self.out / "checkpoints"
+        self.logs = self.out / "logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.device_flags = [] if (torch.cuda.is_available() and not args.cpu) else ["--cpu"]
+        self.t0 = time.time()
+
+    # ---- helpers ------------------------------------------------------------------------------
+    def say(self, message: str) -> None:
+        print(f"[demo {(time.time() - self.t0) / 60:5.1f} min] {message}", flush=True)
+
+    def run(self, name: str, cmd: List, show=_PROGRESS) -> str:
+        """Run a command, keep its whole output in logs/NAME.log, echo its progress lines."""
+        cmd = [str(c) for c in cmd]
+        log_path = self.logs / f"{name}.log"
+        lines = []
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        with open(log_path, "w") as log, subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=self.repo
+        ) as proc:
+            for line in proc.stdout:
+                log.write(line)
+                lines.append(line)
+                if show is not None and show.search(line):
+                    print(f"    {name}: {line.strip()[-150:]}", flush=True)
+        if proc.returncode != 0:
+            tail = "".join(lines[-25:])
+            raise SystemExit(f"demo step '{name}' failed ({proc.returncode}); log: {log_path}\n{tail}")
+        return "".join(lines)
+
+    def settings(self) -> Dict:
+        a = self.args
+        return {
+            "corpus_size": a.size, "seed": a.seed, "vocab_size": a.vocab_size, "arch": a.arch,
+            "mt_epochs": a.mt_epochs, "st_epochs": a.st_epochs, "average_last": a.average,
+            "device": "cpu" if self.device_flags else "cuda",
+        }
+
+    # ---- data ---------------------------------------------------------------------------------
+    def build_corpus(self) -> None:
+        if (self.data / "data" / "tst-HE" / "txt" / "tst-HE.yaml").is_file():
+            self.say(f"mini MuST-C already built in {self.corpus_root}")
+            return
+        self.say("building the offline mini MuST-C (TTS voices, Ding dictionary)")
+        self.run("build_corpus", [sys.executable, "examples/mustc/build_mini_mustc.py",
+                                  "--out", self.corpus_root, "--size", self.args.size,
+                                  "--seed", self.args.seed], show=re.compile(r"segments|wrote"))
+
+    def prepare(self) -> None:
+        self.say("preparing it with the MuST-C recipe (fbank, manifests, joint vocabulary)")
+        self.run("prep", [sys.executable, "examples/mustc/prep_mustc_data.py", "--data-root",
+                          self.corpus_root, "--languages", "de", "--vocab-size",
+                          self.args.vocab_size, "--no-progress"],
+                 show=re.compile(r"segments kept|vocabulary|done in"))
+        vocab = f"spm_unigram{self.args.vocab_size}_st"
+        self.config = self.data / "config_st.yaml"
+        assert (self.data / f"{vocab}.model").is_file()
+
+    def write_external_mt(self) -> None:
+        """External MT data for stage 1: every Ding sentence pair that is not in the corpus
+        (so no test sentence leaks in), source side normalized like the recipe's."""
+        path = self.data / "mt_extra.tsv"
+        if path.is_file():
+            return
+        from ding_pairs import read_ding_sentences
+
+        from fairseq_salign.data.text import clean_field, normalize_source
+
+        used = set()
+        for split in ("train", "dev", "tst-COMMON", "tst-HE"):
+            with open(self.data / "data" / split / "txt" / f"{split}.en", encoding="utf-8") as f:
+                used |= {line.strip().lower() for line in f}
+        pairs = [(en, de) for en, de in read_ding_sentences() if en.lower() not in used]
+        tmp = path.with_name(path.name + ".partial")
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write("id\tsrc_text\ttgt_text\n")
+            for i, (en, de) in enumerate(pairs):
+                f.write(f"ding{i}\t{normalize_source(clean_field(en))}\t{clean_field(de)}\n")
+        os.replace(tmp, path)
+        self.say(f"external MT data: {len(pairs)} Ding pairs not in the corpus -> {path.name}")
+
+    # ---- training -----------------------------------------------------------------------------
+    def _train_args(self, save_dir: Path, *extra) -> List:
+        return [
+            BIN / "fairseq-train", self.data, "--user-dir", self.repo / "fairseq_salign",
+            "--task", "speech_to_text_salign", "--train-subset", "train_st",
+            "--valid-subset", "dev_st", "--arch", self.args.arch, "--criterion", "salign",
+            "--label-smoothing", "0.1", "--dropout", "0.2", "--optimizer", "adam",
+            "--adam-betas", "(0.9, 0.98)", "--clip-norm", "10", "--lr-scheduler", "inverse_sqrt",
+            "--save-dir", save_dir, "--keep-last-epochs", self.args.average,
+            "--no-progress-bar", "--log-interval", "25", "--num-workers", "0",
+            "--seed", self.args.seed, *self.device_flags, *extra,
+        ]
+
+    def train_mt(self) -> None:
+        e = self.args.mt_epochs
+        self.say(f"stage 1: MT pre-training of T-enc + decoder ({e} epochs)")
+        self.run("train_mt", self._train_args(
+            self.ckpt / "mt", "--training-stage", "mt", "--mt-extra-subsets", "mt_extra",
+            "--alignment", "none", "--lr", "2e-3", "--warmup-updates", "200",
+            "--max-tokens", "4000", "--max-epoch", e, "--no-epoch-checkpoints",
+        ))
+
+    def train_st(self, mode: str) -> None:
+        e = self.args.st_epochs
+        updates = e * self.st_updates_per_epoch()
+        extra = []
+        if mode == "soft":  # the authors' schedule (1k warm-up, decay 25k-45k of 50k), scaled
+            extra = ["--adversarial-warmup-updates", updates // 10,
+                     "--adversarial-decay-start", updates // 2,
+                     "--adversarial-decay-end", updates * 9 // 10 + 1]
+        what = "ST + MT + CTC" + (" + alignment" if mode != "none" else "")
+        self.say(f"stage 2 ({mode}): {what}, {e} epochs = {updates} updates")
+        save_dir = self.ckpt / mode
+        self.run(f"train_{mode}", self._train_args(
+            save_dir, "--load-pretrained-mt-from", self.ckpt / "mt" / "checkpoint_best.pt",
+            "--alignment", mode, "--lr", "2e-3", "--warmup-updates", max(updates // 5, 1),
+            "--max-tokens", ST_MAX_TOKENS, "--max-epoch", e, "--validate-interval", "2", *extra,
+        ))
+        self.run(f"average_{mode}", [BIN / "salign-average", "--save-dir", save_dir,
+                                     "--num-epochs", self.args.average,
+                                     "--output", save_dir / "average.pt"], show=None)
+
+    def st_updates_per_epoch(self) -> int:
+        """Batches per epoch of the speech training set, as fairseq will build them."""
+        from fairseq.data import data_utils
+
+        rows = read_manifest(self.data / "train_st.tsv")
+        frames = [int(r["n_frames"]) for r in rows]
+        order = sorted(range(len(frames)), key=frames.__getitem__)
+        batches = data_utils.batch_by_size(order, lambda i: frames[i], max_tokens=ST_MAX_TOKENS)
+        return len(batches)
+
+    # ---- evaluation ---------------------------------------------------------------------------
+    def _generate(self, mode: str, infer: str, split: str) -> str:
+        scoring = ["--scoring", "wer"] if infer == "asr" else ["--beam", "5", "--scoring", "sacrebleu"]
+        return self.run(f"generate_{mode}_{infer}_{split}", [
+            BIN / "fairseq-generate", self.data, "--user-dir", self.repo / "fairseq_salign",
+            "--task", "speech_to_text_salign", "--infer-mode", infer, "--gen-subset", f"{split}_st",
+            "--path", self.ckpt / mode / "average.pt", "--max-tokens", "50000",
+            "--max-len-b", "60", *scoring, *self.device_flags,
+        ], show=None)
+
+    def evaluate(self, mode: str) -> Dict:
+        self.say(f"evaluating {mode}: ST, MT and ASR on tst-COMMON, ST on tst-HE")
+        result = {}
+        for infer, split in (("st", "tst-COMMON"), ("mt", "tst-COMMON"), ("asr", "tst-COMMON"), ("st", "tst-HE")):
+            rows = read_manifest(self.data / f"{split}_st.tsv")
+            hyps = hypotheses(self._generate(mode, infer, split), len(rows), f"{mode} {infer} {split}")
+            if infer == "asr":
+                result[f"asr_wer_{split}"] = wer(hyps, [r["src_text"] for r in rows])
+            else:
+                result[f"{infer}_bleu_{split}"] = bleu(hyps, [r["tgt_text"] for r in rows])
+        return result
+
+    def analyze(self, modes: List[str]) -> Dict:
+        self.say("measuring the modality gap of the T-enc space (salign-analyze)")
+        out_json = self.out / "modality_gap.json"
+        self.run("analyze", [
+            BIN / "salign-analyze", "--checkpoint", *[self.ckpt / m / "average.pt" for m in modes],
+            "--label", *modes, "--data-dir", self.data, "--split", "tst-COMMON_st",
+            "--out-json", out_json, "--out-png", self.out / "modality_gap.png",
+            *(["--cpu"] if self.device_flags else []),
+        ], show=None)
+        with open(out_json) as f:
+            return {m["label"]: m for m in json.load(f)["models"]}

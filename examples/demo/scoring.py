@@ -1,0 +1,43 @@
+"""Score fairseq-generate output with sacreBLEU (signature included) and WER.
+
+Hypotheses are the detokenized ``D-`` lines (``D-<index>`` = row of the manifest); references are
+read from the manifest itself, not from fairseq's re-decoded ``T-`` lines, so unknown-word
+round trips cannot flatter the score.
+"""
+import csv
+from pathlib import Path
+from typing import Dict, List
+
+import editdistance
+import sacrebleu
+
+
+def read_manifest(path: Path) -> List[Dict[str, str]]:
+    with open(path, encoding="utf-8") as f:
+        return list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+
+
+def hypotheses(generate_stdout: str, n_expected: int, where: str) -> List[str]:
+    """One detokenized hypothesis per manifest row, in manifest order; refuses gaps."""
+    found: Dict[int, str] = {}
+    for line in generate_stdout.splitlines():
+        if line.startswith("D-"):
+            index, _score, *text = line[2:].split("\t")
+            found[int(index)] = text[0] if text else ""
+    missing = sorted(set(range(n_expected)) - set(found))
+    if missing:
+        raise RuntimeError(f"{where}: {len(missing)} of {n_expected} utterances have no hypothesis")
+    return [found[i] for i in range(n_expected)]
+
+
+def bleu(hyps: List[str], refs: List[str]) -> Dict[str, object]:
+    metric = sacrebleu.BLEU()
+    score = metric.corpus_score(hyps, [refs])
+    return {"score": round(score.score, 2), "signature": str(metric.get_signature())}
+
+
+def wer(hyps: List[str], refs: List[str]) -> Dict[str, object]:
+    """Word error rate in percent over the corpus (references are normalized transcripts)."""
+    errors = sum(editdistance.eval(h.split(), r.split()) for h, r in zip(hyps, refs))
+    words = sum(len(r.split()) for r in refs)
+    return {"score": round(100.0 * errors / max(words, 1), 2), "words": words}
