@@ -73,58 +73,46 @@ class S2TSAlignModel(FairseqEncoderDecoderModel):
         self.num_updates = num_updates
 
 
-def _set_defaults(cfg, **defaults):
-    for name, value in defaults.items():
-        if getattr(cfg, name, None) is None:
-            setattr(cfg, name, value)
+# Size presets, each derived from "s" (fairseq's s2t_transformer_s width, its 12 encoder layers
+# split 8 A-enc + 4 T-enc); options given on the command line win over a preset.
+_S = dict(
+    encoder_embed_dim=256,
+    encoder_ffn_embed_dim=2048,
+    encoder_attention_heads=4,
+    decoder_ffn_embed_dim=2048,
+    decoder_attention_heads=4,
+    conv_channels=1024,
+    acoustic_encoder_layers=8,
+    textual_encoder_layers=4,
+    decoder_layers=6,
+)
+ARCH_PRESETS = {
+    # tiny: CPU tests and the demo
+    "s2t_salign_xs": {
+        **_S,
+        "encoder_embed_dim": 128,
+        "encoder_ffn_embed_dim": 512,
+        "decoder_ffn_embed_dim": 512,
+        "conv_channels": 256,
+        "acoustic_encoder_layers": 2,
+        "textual_encoder_layers": 2,
+        "decoder_layers": 2,
+    },
+    "s2t_salign_s": _S,
+    # s2t_transformer_m width
+    "s2t_salign_m": {**_S, "encoder_embed_dim": 512, "encoder_attention_heads": 8, "decoder_attention_heads": 8},
+}
 
 
-@register_model_architecture("s2t_salign", "s2t_salign_xs")
-def s2t_salign_xs(cfg):
-    """Tiny: CPU tests and the demo (2 + 2 encoder layers, 2 decoder layers, 128 wide)."""
-    _set_defaults(
-        cfg,
-        encoder_embed_dim=128,
-        encoder_ffn_embed_dim=512,
-        encoder_attention_heads=4,
-        decoder_ffn_embed_dim=512,
-        decoder_attention_heads=4,
-        conv_channels=256,
-        acoustic_encoder_layers=2,
-        textual_encoder_layers=2,
-        decoder_layers=2,
-    )
+def _register_arch(name: str, preset: dict) -> None:
+    def apply_preset(cfg):
+        for option, value in preset.items():
+            if getattr(cfg, option, None) is None:
+                setattr(cfg, option, value)
+
+    apply_preset.__name__ = name
+    register_model_architecture("s2t_salign", name)(apply_preset)
 
 
-@register_model_architecture("s2t_salign", "s2t_salign_s")
-def s2t_salign_s(cfg):
-    """Like fairseq's s2t_transformer_s (12 encoder layers, 256 wide) split 8 A-enc + 4 T-enc."""
-    _set_defaults(
-        cfg,
-        encoder_embed_dim=256,
-        encoder_ffn_embed_dim=2048,
-        encoder_attention_heads=4,
-        decoder_ffn_embed_dim=2048,
-        decoder_attention_heads=4,
-        conv_channels=1024,
-        acoustic_encoder_layers=8,
-        textual_encoder_layers=4,
-        decoder_layers=6,
-    )
-
-
-@register_model_architecture("s2t_salign", "s2t_salign_m")
-def s2t_salign_m(cfg):
-    """512 wide, 8 heads (s2t_transformer_m width), 8 A-enc + 4 T-enc + 6 decoder layers."""
-    _set_defaults(
-        cfg,
-        encoder_embed_dim=512,
-        encoder_ffn_embed_dim=2048,
-        encoder_attention_heads=8,
-        decoder_ffn_embed_dim=2048,
-        decoder_attention_heads=8,
-        conv_channels=1024,
-        acoustic_encoder_layers=8,
-        textual_encoder_layers=4,
-        decoder_layers=6,
-    )
+for _name, _preset in ARCH_PRESETS.items():
+    _register_arch(_name, _preset)
