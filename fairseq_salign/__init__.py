@@ -2,9 +2,9 @@
 
 Importing the package registers the task ``speech_to_text_salign``, the model ``s2t_salign``
 (archs ``s2t_salign_xs|s|m``) and the criterion ``salign`` (fairseq's ``--user-dir`` imports
-only ``tasks/`` and ``models/`` by itself), and makes fairseq load checkpoints with torch's
-weights-only unpickler its ``--help`` list the plugin's options and
-its default DDP backend work on CPU (gloo) as well as on GPUs.
+only ``tasks/`` and ``models/`` by itself). It also makes fairseq load checkpoints with torch's
+weights-only unpickler, makes ``--help`` list the plugin's options, and lets fairseq's default
+DDP backend run on CPU processes (gloo) as well as on GPUs.
 """
 try:
     import fairseq  # noqa: F401

@@ -81,8 +81,6 @@ class SpeechToTextSAlignTask(SpeechToTextTask):
         self.data_cfg = S2TJointDataConfig(Path(cfg.data) / cfg.config_yaml)
         self._check_joint_vocabulary()
         self._told_batch_multiple = False
-        if cfg.infer_mode is not None and cfg.training_stage == "mt" and cfg.infer_mode != "mt":
-            logger.info("--training-stage is ignored at inference; --infer-mode decides the data")
 
     @classmethod
     def setup_task(cls, cfg, **kwargs):
