@@ -283,11 +283,17 @@ def rotated(names, r):
     return names[k:] + names[:k]
 
 
-def interleave(entries: dict, op: str, warmup: int, repeats: int, n_batches: int) -> dict:
+def interleave(entries: dict, op: str, warmup: int, repeats: int, n_batches: int,
+               budget_s: float, min_repeats: int = 3) -> dict:
     """``entries``: key -> (worker, extra message). Round r: every entry runs batch
-    r % n_batches, in an order rotated by r; the first ``warmup`` rounds are not kept."""
+    r % n_batches, in an order rotated by r; the first ``warmup`` rounds are not kept. Once
+    ``budget_s`` has passed, no new round starts beyond ``min_repeats`` timed ones (so that
+    `make bench` stays within its 10 minutes on a busy machine)."""
     times = {k: [] for k in entries}
+    start = time.perf_counter()
     for r in range(warmup + repeats):
+        if r >= warmup + min_repeats and time.perf_counter() - start > budget_s:
+            break
         for k in rotated(entries, r):
             w, extra = entries[k]
             seconds = w.ask(op=op, batch=r % n_batches, **extra)["seconds"]
@@ -326,9 +332,12 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=2, help="untimed rounds")
     p.add_argument("--repeats", type=int, help="timed training rounds (default 9 CPU, 30 GPU)")
     p.add_argument("--decode-repeats", type=int, help="timed decoding rounds (default 5 CPU, 20 GPU)")
+    p.add_argument("--train-budget", type=float, default=240, help="seconds after which no "
+                   "new training round starts (at least 3 timed rounds are run)")
+    p.add_argument("--decode-budget", type=float, default=60, help="the same for decoding")
     p.add_argument("--decode-len", type=int, default=30, help="tokens every hypothesis gets")
-    p.add_argument("--prep-segments", type=int, default=1500)
-    p.add_argument("--prep-repeats", type=int, default=3)
+    p.add_argument("--prep-segments", type=int, default=1000)
+    p.add_argument("--prep-repeats", type=int, default=2)
     p.add_argument("--skip-prep", action="store_true")
     p.add_argument("--profile", choices=sorted(SYSTEMS), help="instead: torch.profiler table of "
                    "a few training steps of one system (printed from its log)")
@@ -372,10 +381,10 @@ def main() -> None:
             shutil.rmtree(tmp)
             return
         train = interleave({n: (workers[n], {}) for n in names}, "train", args.warmup, repeats,
-                           args.batches)
+                           args.batches, args.train_budget)
         memory = {n: workers[n].ask(op="memory") for n in names}
         decode = interleave({k: (workers[w], {"variant": v}) for k, (w, _, v) in DECODERS.items()},
-                            "decode", 1, decode_repeats, args.batches)
+                            "decode", 1, decode_repeats, args.batches, args.decode_budget)
     finally:
         for w in workers.values():
             w.close()
@@ -384,7 +393,7 @@ def main() -> None:
 
     # -- training table
     print(f"\n== Training step (fairseq Trainer.train_step: forward + backward + clip + Adam), "
-          f"{repeats} interleaved rounds after {args.warmup} warm-up")
+          f"{len(train[names[0]])} interleaved rounds after {args.warmup} warm-up")
     mem_head = "peak CUDA MB" if cuda else "peak RSS MB"
     print(f"{'system':<36} {'params':>7} {'median s':>9} {'min s':>7} {'max s':>7} "
           f"{mem_head:>12} {'growth MB':>10}")
@@ -402,7 +411,7 @@ def main() -> None:
 
     # -- decoding table
     print(f"\n== Beam search, beam 5, exactly {args.decode_len} tokens + </s> per hypothesis, "
-          f"{decode_repeats} interleaved rounds after 1 warm-up")
+          f"{len(decode['stock'])} interleaved rounds after 1 warm-up")
     print(f"{'model':<36} {'median s/batch':>15} {'sentences/s':>12}")
     for k, (_, label, _) in DECODERS.items():
         print(f"{label:<36} {med(decode[k]):>15.3f} {bsz / med(decode[k]):>12.2f}")
