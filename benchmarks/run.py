@@ -218,6 +218,12 @@ def worker(name: str, data: Path, batches_path: Path, decode_len: int) -> None:
             if msg.get("variant") == "lean":
                 encoder.reorder_encoder_out = lean_reorder
             try:
+                with torch.no_grad():  # the encoder alone, to attribute the difference
+                    sync()
+                    start = time.perf_counter()
+                    encoder(**sample["net_input"])
+                    sync()
+                    encoder_seconds = time.perf_counter() - start
                 sync()
                 start = time.perf_counter()
                 hypos = task.inference_step(generator, [trainer.model], sample)
@@ -228,7 +234,7 @@ def worker(name: str, data: Path, batches_path: Path, decode_len: int) -> None:
             lengths = {len(h[0]["tokens"]) for h in hypos}
             if lengths != {decode_len + 1}:
                 raise RuntimeError(f"{name}: hypothesis lengths {lengths}, expected {decode_len + 1}")
-            reply(seconds=seconds, sentences=len(hypos))
+            reply(seconds=seconds, encoder_seconds=encoder_seconds)
         elif op == "profile":
             from torch.profiler import ProfilerActivity, profile
 
@@ -296,9 +302,11 @@ def interleave(entries: dict, op: str, warmup: int, repeats: int, n_batches: int
             break
         for k in rotated(entries, r):
             w, extra = entries[k]
-            seconds = w.ask(op=op, batch=r % n_batches, **extra)["seconds"]
+            reply = w.ask(op=op, batch=r % n_batches, **extra)
             if r >= warmup:
-                times[k].append(seconds)
+                times[k].append(reply["seconds"])
+                if "encoder_seconds" in reply:
+                    times.setdefault(k + ":encoder", []).append(reply["encoder_seconds"])
     return times
 
 
@@ -334,7 +342,7 @@ def main() -> None:
     p.add_argument("--decode-repeats", type=int, help="timed decoding rounds (default 5 CPU, 20 GPU)")
     p.add_argument("--train-budget", type=float, default=240, help="seconds after which no "
                    "new training round starts (at least 3 timed rounds are run)")
-    p.add_argument("--decode-budget", type=float, default=60, help="the same for decoding")
+    p.add_argument("--decode-budget", type=float, default=100, help="the same for decoding")
     p.add_argument("--decode-len", type=int, default=30, help="tokens every hypothesis gets")
     p.add_argument("--prep-segments", type=int, default=1000)
     p.add_argument("--prep-repeats", type=int, default=2)
@@ -412,9 +420,11 @@ def main() -> None:
     # -- decoding table
     print(f"\n== Beam search, beam 5, exactly {args.decode_len} tokens + </s> per hypothesis, "
           f"{len(decode['stock'])} interleaved rounds after 1 warm-up")
-    print(f"{'model':<36} {'median s/batch':>15} {'sentences/s':>12}")
+    print(f"{'model':<36} {'median s/batch':>15} {'sentences/s':>12} {'encoder alone s':>16}")
     for k, (_, label, _) in DECODERS.items():
-        print(f"{label:<36} {med(decode[k]):>15.3f} {bsz / med(decode[k]):>12.2f}")
+        print(f"{label:<36} {med(decode[k]):>15.3f} {bsz / med(decode[k]):>12.2f} "
+              f"{med(decode[k + ':encoder']):>16.3f}")
+    print("encoder alone: one encoder forward of the batch (no_grad), timed before the search")
 
     # -- prep
     prep_rows = []
@@ -444,6 +454,7 @@ def main() -> None:
                      "", "", ""))
     ratio("decode time: S-Align / stock", decode["salign"], decode["stock"], 1.10)
     ratio("  with the suggested reorder (patched)", decode["salign-lean"], decode["stock"], 1.10)
+    ratio("encoder alone: S-Align / stock", decode["salign:encoder"], decode["stock:encoder"])
     if prep_rows:
         best = max(prep_rows, key=lambda r: r["workers"])
         rows.append((f"prep x real time ({best['workers']} workers)", f"{best['xrt']:.0f}", "",
