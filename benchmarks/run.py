@@ -290,15 +290,14 @@ def rotated(names, r):
 
 
 def interleave(entries: dict, op: str, warmup: int, repeats: int, n_batches: int,
-               budget_s: float, min_repeats: int = 3) -> dict:
+               deadline: float, min_repeats: int = 3) -> dict:
     """``entries``: key -> (worker, extra message). Round r: every entry runs batch
-    r % n_batches, in an order rotated by r; the first ``warmup`` rounds are not kept. Once
-    ``budget_s`` has passed, no new round starts beyond ``min_repeats`` timed ones (so that
-    `make bench` stays within its 10 minutes on a busy machine)."""
+    r % n_batches, in an order rotated by r; the first ``warmup`` rounds are not kept. After
+    ``deadline`` (a perf_counter time) no new round starts beyond ``min_repeats`` timed ones, so
+    that `make bench` stays within its 10 minutes on a busy machine."""
     times = {k: [] for k in entries}
-    start = time.perf_counter()
     for r in range(warmup + repeats):
-        if r >= warmup + min_repeats and time.perf_counter() - start > budget_s:
+        if r >= warmup + min_repeats and time.perf_counter() > deadline:
             break
         for k in rotated(entries, r):
             w, extra = entries[k]
@@ -340,9 +339,9 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=2, help="untimed rounds")
     p.add_argument("--repeats", type=int, help="timed training rounds (default 9 CPU, 30 GPU)")
     p.add_argument("--decode-repeats", type=int, help="timed decoding rounds (default 5 CPU, 20 GPU)")
-    p.add_argument("--train-budget", type=float, default=240, help="seconds after which no "
-                   "new training round starts (at least 3 timed rounds are run)")
-    p.add_argument("--decode-budget", type=float, default=100, help="the same for decoding")
+    p.add_argument("--budget", type=float, default=420, help="seconds: no new training round "
+                   "starts after 45%% of it (beyond 3 timed ones), no decoding round after 70%% "
+                   "(beyond 2); the data-prep benchmark then takes about a minute")
     p.add_argument("--decode-len", type=int, default=30, help="tokens every hypothesis gets")
     p.add_argument("--prep-segments", type=int, default=1000)
     p.add_argument("--prep-repeats", type=int, default=2)
@@ -389,10 +388,11 @@ def main() -> None:
             shutil.rmtree(tmp)
             return
         train = interleave({n: (workers[n], {}) for n in names}, "train", args.warmup, repeats,
-                           args.batches, args.train_budget)
+                           args.batches, t_start + 0.45 * args.budget)
         memory = {n: workers[n].ask(op="memory") for n in names}
         decode = interleave({k: (workers[w], {"variant": v}) for k, (w, _, v) in DECODERS.items()},
-                            "decode", 1, decode_repeats, args.batches, args.decode_budget)
+                            "decode", 1, decode_repeats, args.batches,
+                            t_start + 0.7 * args.budget, min_repeats=2)
     finally:
         for w in workers.values():
             w.close()
