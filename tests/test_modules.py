@@ -177,3 +177,13 @@ def test_shrink_adapter_collapses_runs_of_equal_labels():
     # each position is the LayerNorm of its run's mean (runs: 0-1, 2-4, 5, 6-7)
     means = torch.tensor([0.5, 3.0, 5.0, 6.5]).view(1, 4, 1).expand(1, 4, 4)
     torch.testing.assert_close(out.x, adapter.layer_norm(means))
+
+
+def test_beam_reordering_carries_only_what_the_decoder_reads():
+    encoder = tiny_encoder("ctc-soft", tiny_dictionary())
+    out = encoder(torch.randn(2, 30, 8), torch.tensor([30, 22]))
+    order = torch.tensor([1, 1, 0])
+    reordered = encoder.reorder_encoder_out(out, order)
+    assert set(reordered) == {"encoder_out", "encoder_padding_mask"}
+    torch.testing.assert_close(reordered["encoder_out"][0], out["encoder_out"][0][:, order])
+    assert torch.equal(reordered["encoder_padding_mask"][0], out["encoder_padding_mask"][0][order])

@@ -10,9 +10,6 @@ from fairseq.modules import TransformerEncoderLayer
 
 from ..modules import AcousticEncoder, TextualEncoder, build_adapter
 
-# encoder-output entries whose batch dimension is 1 (time-first); all others are batch-first
-_TIME_FIRST = {"encoder_out", "ctc_logits"}
-
 
 class SAlignEncoder(FairseqEncoder):
     """Encodes speech features (B x T x F, float) or source tokens (B x S, int).
@@ -103,9 +100,14 @@ class SAlignEncoder(FairseqEncoder):
             param.requires_grad_(not frozen)
 
     def reorder_encoder_out(self, encoder_out, new_order):
+        """Beam search calls this at every step: carry only what the decoder reads. The CTC
+        logits alone (frames x beam x vocabulary) made ST decoding 4x slower than fairseq's
+        stock model when they were reordered too (docs/benchmarks.md)."""
         return {
-            key: [t.index_select(1 if key in _TIME_FIRST else 0, new_order) for t in values]
-            for key, values in encoder_out.items()
+            "encoder_out": [x.index_select(1, new_order) for x in encoder_out["encoder_out"]],
+            "encoder_padding_mask": [
+                m.index_select(0, new_order) for m in encoder_out["encoder_padding_mask"]
+            ],
         }
 
     def max_positions(self):
