@@ -61,12 +61,10 @@ SYSTEMS = {
     "none": ("same model, --alignment none", SALIGN + ["--alignment", "none"]),
     "stock": ("stock s2t_transformer_s + LS-CE", STOCK),
 }
-# decoding: key -> (worker, label, variant). The S-Align model is the same in every alignment
-# mode, so the "none" worker decodes; "lean" swaps in the reorder_encoder_out suggested in
-# docs/benchmarks.md (a benchmark-side patch for comparison, not the shipped model).
+# decoding: key -> (worker, label, variant; None: the model as shipped). The S-Align model is the same in every alignment
+# mode, so the "none" worker decodes.
 DECODERS = {
-    "salign": ("none", "S-Align, ST mode (as shipped)", None),
-    "salign-lean": ("none", "S-Align, suggested reorder (patched)", "lean"),
+    "salign": ("none", "S-Align, ST mode", None),
     "stock": ("stock", "stock s2t_transformer_s", None),
 }
 DEFAULT_MIXUP_PROB = 0.3
@@ -139,18 +137,6 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def lean_reorder(encoder_out: dict, new_order):
-    """Beam search reorders the encoder output at every step; the decoder reads only these two
-    entries, so only they are reordered (the shipped encoder also reorders its CTC logits,
-    T x B*beam x vocabulary, and the adapter outputs)."""
-    return {
-        "encoder_out": [t.index_select(1, new_order) for t in encoder_out["encoder_out"]],
-        "encoder_padding_mask": [
-            t.index_select(0, new_order) for t in encoder_out["encoder_padding_mask"]
-        ],
-    }
-
-
 def worker(name: str, data: Path, batches_path: Path, decode_len: int) -> None:
     proto = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # anything printed by libraries goes to stderr, not into the protocol
@@ -215,22 +201,17 @@ def worker(name: str, data: Path, batches_path: Path, decode_len: int) -> None:
                 sample = utils.move_to_cuda(sample)
             trainer.model.eval()
             encoder = trainer.model.encoder
-            if msg.get("variant") == "lean":
-                encoder.reorder_encoder_out = lean_reorder
-            try:
-                with torch.no_grad():  # the encoder alone, to attribute the difference
-                    sync()
-                    start = time.perf_counter()
-                    encoder(**sample["net_input"])
-                    sync()
-                    encoder_seconds = time.perf_counter() - start
+            with torch.no_grad():  # the encoder alone, to attribute the difference
                 sync()
                 start = time.perf_counter()
-                hypos = task.inference_step(generator, [trainer.model], sample)
+                encoder(**sample["net_input"])
                 sync()
-                seconds = time.perf_counter() - start
-            finally:
-                encoder.__dict__.pop("reorder_encoder_out", None)
+                encoder_seconds = time.perf_counter() - start
+            sync()
+            start = time.perf_counter()
+            hypos = task.inference_step(generator, [trainer.model], sample)
+            sync()
+            seconds = time.perf_counter() - start
             lengths = {len(h[0]["tokens"]) for h in hypos}
             if lengths != {decode_len + 1}:
                 raise RuntimeError(f"{name}: hypothesis lengths {lengths}, expected {decode_len + 1}")
@@ -453,7 +434,6 @@ def main() -> None:
                      f"{memory['soft-mix1']['cuda_peak_mb'] / memory['none']['cuda_peak_mb']:.2f}",
                      "", "", ""))
     ratio("decode time: S-Align / stock", decode["salign"], decode["stock"], 1.10)
-    ratio("  with the suggested reorder (patched)", decode["salign-lean"], decode["stock"], 1.10)
     ratio("encoder alone: S-Align / stock", decode["salign:encoder"], decode["stock:encoder"])
     if prep_rows:
         best = max(prep_rows, key=lambda r: r["workers"])
