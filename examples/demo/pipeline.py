@@ -79,9 +79,6 @@ class Pipeline:
                           self.corpus_root, "--languages", "de", "--vocab-size",
                           self.args.vocab_size, "--no-progress"],
                  show=re.compile(r"segments kept|vocabulary|done in"))
-        vocab = f"spm_unigram{self.args.vocab_size}_st"
-        self.config = self.data / "config_st.yaml"
-        assert (self.data / f"{vocab}.model").is_file()
 
     def write_external_mt(self) -> None:
         """External MT data for stage 1: every Ding sentence pair that is not in the corpus

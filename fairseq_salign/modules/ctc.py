@@ -60,8 +60,11 @@ def ctc_greedy_decode(
         if padding_mask is None
         else (~padding_mask).sum(dim=1).tolist()
     )
-    hyps = []
-    for path, length in zip(best, lengths):
-        merged = torch.unique_consecutive(path[:length])
-        hyps.append(merged[merged.ne(blank)])
-    return hyps
+    return [path[:n][best_path_emissions(path[:n], blank)] for path, n in zip(best, lengths)]
+
+
+def best_path_emissions(path: torch.Tensor, blank: int) -> torch.Tensor:
+    """Frames of a best path that emit a token: the first of each run, unless it is blank."""
+    emits = torch.ones_like(path, dtype=torch.bool)
+    emits[1:] = path[1:].ne(path[:-1])
+    return emits & path.ne(blank)

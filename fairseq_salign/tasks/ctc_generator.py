@@ -4,7 +4,7 @@ from typing import Dict, List
 import torch
 import torch.nn.functional as F
 
-from ..modules import ctc_greedy_decode
+from ..modules.ctc import best_path_emissions
 
 
 class CTCGreedyGenerator:
@@ -33,15 +33,13 @@ class CTCGreedyGenerator:
             padding_mask = out["ctc_padding_mask"][0]
         lprobs = lprobs / len(models)  # T x B x V
         best_lp, best = lprobs.max(dim=-1)
-        hyps = ctc_greedy_decode(lprobs, padding_mask, self.blank)
         lengths = (~padding_mask).sum(dim=1)
         results = []
-        for b, tokens in enumerate(hyps):
+        for b in range(best.size(1)):
             length = int(lengths[b])
             path, path_lp = best[:length, b], best_lp[:length, b]
-            emits = torch.ones_like(path, dtype=torch.bool)
-            emits[1:] = path[1:].ne(path[:-1])
-            emits &= path.ne(self.blank)
+            emits = best_path_emissions(path, self.blank)
+            tokens = path[emits]
             eos = tokens.new_full((1,), self.eos)
             results.append(
                 [

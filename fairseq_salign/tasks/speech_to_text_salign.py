@@ -104,13 +104,16 @@ class SpeechToTextSAlignTask(SpeechToTextTask):
             )
 
     @property
+    def text_input(self) -> bool:
+        """Inputs are transcripts (stage 1, or --infer-mode mt), not speech."""
+        mode = self.cfg.infer_mode
+        return mode == "mt" or (mode is None and self.cfg.training_stage == "mt")
+
+    @property
     def source_dictionary(self):
         """The joint vocabulary when inputs are text; None for speech (fairseq-generate then
         prints no source tokens)."""
-        text_input = self.cfg.infer_mode == "mt" or (
-            self.cfg.infer_mode is None and self.cfg.training_stage == "mt"
-        )
-        return self.tgt_dict if text_input else None
+        return self.tgt_dict if self.text_input else None
 
     def build_model(self, cfg, from_checkpoint=False):
         cfg.input_feat_per_channel = self.data_cfg.input_feat_per_channel
@@ -128,10 +131,6 @@ class SpeechToTextSAlignTask(SpeechToTextTask):
         return model
 
     # ---- data --------------------------------------------------------------------------------
-    def _encode_fn(self):
-        pre, bpe = self.build_tokenizer(self.cfg), self.build_bpe(self.cfg)
-        return lambda text: SpeechToTextDataset.tokenize(bpe, SpeechToTextDataset.tokenize(pre, text))
-
     def _samples(self, split):
         return SpeechToTextDatasetCreator._load_samples_from_tsv(self.cfg.data, split)
 
@@ -139,14 +138,16 @@ class SpeechToTextSAlignTask(SpeechToTextTask):
         is_train = split.startswith("train")
         manifest = str(Path(self.cfg.data) / f"{split}.tsv")
         mode = self.cfg.infer_mode
-        if mode == "mt" or (mode is None and self.cfg.training_stage == "mt"):
+        pre, bpe = self.build_tokenizer(self.cfg), self.build_bpe(self.cfg)
+        if self.text_input:
             samples = self._samples(split)
             if is_train and mode is None and self.cfg.mt_extra_subsets:
                 for extra in self.cfg.mt_extra_subsets.split(","):
                     extra_samples = self._samples(extra)
                     logger.info(f"{split}: + {len(extra_samples)} text pairs from {extra}.tsv")
                     samples = samples + extra_samples
-            dataset = text_pair_dataset(samples, manifest, self._encode_fn(), self.tgt_dict, shuffle=is_train)
+            encode = lambda text: SpeechToTextDataset.tokenize(bpe, SpeechToTextDataset.tokenize(pre, text))  # noqa: E731
+            dataset = text_pair_dataset(samples, manifest, encode, self.tgt_dict, shuffle=is_train)
         elif mode in ("st", "asr"):
             samples = self._samples(split)
             if mode == "asr":
@@ -159,8 +160,8 @@ class SpeechToTextSAlignTask(SpeechToTextTask):
                 samples,
                 self.data_cfg,
                 self.tgt_dict,
-                self.build_tokenizer(self.cfg),
-                self.build_bpe(self.cfg),
+                pre,
+                bpe,
                 n_frames_per_step=1,
                 speaker_to_id=self.speaker_to_id,
             )
@@ -171,10 +172,10 @@ class SpeechToTextSAlignTask(SpeechToTextTask):
                 split,
                 self.tgt_dict,
                 self.tgt_dict,
-                self.build_tokenizer(self.cfg),
-                self.build_bpe(self.cfg),
-                self.build_tokenizer(self.cfg),
-                self.build_bpe(self.cfg),
+                pre,
+                bpe,
+                pre,  # one joint vocabulary: the same tokenizers for the transcripts
+                bpe,
                 is_train_split=is_train,
                 epoch=epoch,
                 seed=self.cfg.seed,
