@@ -166,3 +166,31 @@ def test_mt_stage_adds_external_text_pairs(corpus, tmp_path):
         extra.unlink()
     assert len(task.dataset("train_st")) == TEST_SIZES["train"] + 7
     assert len(task.dataset("dev_st")) == TEST_SIZES["dev"], "validation stays in-domain"
+
+
+def test_asr_stage_trains_only_the_acoustic_encoder_and_ctc_head(corpus, mt_checkpoint):
+    task, model, criterion = build_in_process(
+        corpus, "--training-stage", "asr", "--alignment", "none",
+        "--load-pretrained-mt-from", mt_checkpoint,
+    )
+    sample = first_batch(task, "train_st")
+    assert sample["net_input"]["src_tokens"].dim() == 3, "ASR pre-training reads speech"
+    loss, sample_size, log = criterion(model, sample)
+    assert set(log) >= {"loss", "ctc_loss"} and "st_loss" not in log and "mt_loss" not in log
+    assert math.isfinite(loss.item()) and loss.item() > 0 and sample_size > 0
+    loss.backward()
+    trainable = {id(p) for p in model.encoder.ctc_parameters()}
+    assert any(n.startswith("encoder.acoustic_encoder.") for n, p in model.named_parameters() if id(p) in trainable)
+    for name, param in model.named_parameters():
+        if id(param) in trainable:
+            assert param.requires_grad and param.grad is not None and param.grad.abs().sum() > 0, name
+        else:
+            assert not param.requires_grad and param.grad is None, name
+    # the tied CTC projection is the MT embedding matrix, left as stage 1 trained it
+    emb = model.encoder.textual_encoder.embed_tokens.weight
+    assert model.encoder.ctc_proj.weight is emb and not emb.requires_grad
+
+
+def test_asr_stage_refuses_alignment(corpus):
+    with pytest.raises(ValueError, match="pass --alignment none for ASR pre-training"):
+        build_in_process(corpus, "--training-stage", "asr", "--alignment", "hard")

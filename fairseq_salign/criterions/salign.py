@@ -90,6 +90,11 @@ def validate(cfg: SAlignCriterionConfig, task) -> None:
             "--training-stage mt trains on text only, so there is nothing to align: "
             "pass --alignment none for stage 1"
         )
+    elif stage == "asr" and cfg.alignment != "none":
+        problems.append(
+            "--training-stage asr trains the acoustic encoder with CTC only, so there is "
+            "nothing to align: pass --alignment none for ASR pre-training"
+        )
     if problems:
         raise ValueError("salign criterion: " + "; ".join(problems))
 
@@ -102,6 +107,7 @@ class SAlignCriterion(LabelSmoothedCrossEntropyCriterion):
             task, cfg.sentence_avg, cfg.label_smoothing, cfg.ignore_prefix_size, cfg.report_accuracy
         )
         self.cfg = cfg
+        self.ctc_only = task.cfg.training_stage == "asr"
         self.blank = task.target_dictionary.bos()
         self.eos = task.target_dictionary.eos()
         self.adversarial = None
@@ -127,6 +133,8 @@ class SAlignCriterion(LabelSmoothedCrossEntropyCriterion):
                 "multi-task training needs transcripts: the manifest has no src_text column "
                 "(prepare data with examples/mustc/prep_mustc_data.py)"
             )
+        if self.ctc_only:
+            return self._ctc_only(model, sample)
         cfg = self.cfg
         prev = net_input["prev_output_tokens"]
         st_out = model(net_input["src_tokens"], net_input["src_lengths"], prev)
@@ -168,6 +176,24 @@ class SAlignCriterion(LabelSmoothedCrossEntropyCriterion):
                 loss = loss + cfg.contrastive_weight * contrastive
             log["contrastive_loss"] = contrastive.data
         return loss, *self._logging(model, st_out, sample, loss, st_nll, log)
+
+    def _ctc_only(self, model, sample):
+        """Stage 1b (--training-stage asr): CTC on the A-enc, per transcript token."""
+        net_input = sample["net_input"]
+        ctc_logits, frame_mask = model(
+            net_input["src_tokens"], net_input["src_lengths"], None, ctc_only=True
+        )
+        targets, target_lengths = ctc_targets(net_input["src_txt_tokens"], self.padding_idx, self.eos)
+        loss = ctc_loss(ctc_logits, frame_mask, targets, target_lengths, self.blank)
+        sample_size = sample["target"].size(0) if self.sentence_avg else int(target_lengths.sum())
+        log = {
+            "loss": loss.data,
+            "ctc_loss": loss.data,
+            "ntokens": sample_size,
+            "nsentences": sample["target"].size(0),
+            "sample_size": sample_size,
+        }
+        return loss, sample_size, log
 
     def _text_only(self, model, sample):
         """Stage 1 (--training-stage mt): MT cross-entropy only."""

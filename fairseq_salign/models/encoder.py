@@ -66,9 +66,13 @@ class SAlignEncoder(FairseqEncoder):
             f"src_tokens must be B x T x F speech features or B x S token ids, got {tuple(src_tokens.shape)}"
         )
 
-    def forward_speech(self, features, lengths):
+    def forward_ctc(self, features, lengths):
+        """A-enc and CTC head only (ASR pre-training): the adapter and T-enc are not run."""
         states, frame_mask = self.acoustic_encoder(features, lengths)
-        ctc_logits = self.ctc_proj(states)
+        return states, frame_mask, self.ctc_proj(states)
+
+    def forward_speech(self, features, lengths):
+        states, frame_mask, ctc_logits = self.forward_ctc(features, lengths)
         adapted = self.adapter(states, frame_mask, ctc_logits, self.textual_encoder.embed_tokens.weight)
         out = self.textual_encoder(adapted.x, adapted.padding_mask)
         return {
@@ -91,6 +95,14 @@ class SAlignEncoder(FairseqEncoder):
         """Parameters only the speech path uses: A-enc, adapter, CTC head (less tied weights)."""
         shared = {id(p) for p in self.textual_encoder.parameters()}
         for module in (self.acoustic_encoder, self.ctc_proj, self.adapter):
+            for param in module.parameters():
+                if id(param) not in shared:
+                    yield param
+
+    def ctc_parameters(self):
+        """Parameters that ASR pre-training trains: A-enc and the CTC head's own (untied) part."""
+        shared = {id(p) for p in self.textual_encoder.parameters()}
+        for module in (self.acoustic_encoder, self.ctc_proj):
             for param in module.parameters():
                 if id(param) not in shared:
                     yield param

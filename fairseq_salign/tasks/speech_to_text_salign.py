@@ -25,7 +25,7 @@ from .text_pairs import text_pair_dataset, transcripts_as_targets
 
 logger = logging.getLogger(__name__)
 
-STAGE_CHOICES = ChoiceEnum(["mt", "multitask"])
+STAGE_CHOICES = ChoiceEnum(["mt", "asr", "multitask"])
 INFER_CHOICES = ChoiceEnum(["st", "mt", "asr"])
 
 
@@ -45,7 +45,10 @@ class SpeechToTextSAlignConfig(FairseqDataclass):
         default="multitask",
         metadata={
             "help": "mt: stage 1, T-enc + decoder on transcript -> translation pairs (no audio "
-            "is read); multitask: stage 2, ST + MT + CTC ASR + alignment in every batch"
+            "is read); asr: optional stage 1b, A-enc + CTC head on speech -> transcript with "
+            "everything else frozen (start it from the stage-1 checkpoint so that a tied CTC head "
+            "learns the MT embeddings); multitask: stage 2, ST + MT + CTC ASR + alignment in "
+            "every batch"
         },
     )
     mt_extra_subsets: Optional[str] = field(
@@ -128,6 +131,12 @@ class SpeechToTextSAlignTask(SpeechToTextTask):
             # Stage 1 never sees speech: freeze the acoustic side so that no parameter is left
             # without a gradient (DDP's c10d backend requires that) and Adam leaves it untouched.
             model.encoder.freeze_acoustic(True)
+        elif self.cfg.training_stage == "asr" and not from_checkpoint:
+            # ASR pre-training runs A-enc + CTC head only; everything else (the stage-1 text
+            # side, the tied embeddings the CTC head projects onto) stays as loaded.
+            model.requires_grad_(False)
+            for param in model.encoder.ctc_parameters():
+                param.requires_grad_(True)
         return model
 
     # ---- data --------------------------------------------------------------------------------
