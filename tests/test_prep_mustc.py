@@ -167,6 +167,26 @@ def test_options_splits_no_normalize_char_vocab_and_backoff_warning(tmp_path, ca
     assert (corpus.lang_root / "spm_char_st.txt").is_file()
 
 
+def test_specaugment_policy_is_written_as_fairseq_reads_it(tmp_path):
+    from fairseq.data.audio.data_cfg import S2TDataConfig
+    from fairseq.data.audio.feature_transforms.specaugment import SpecAugmentTransform
+
+    corpus = make_synthetic_mustc(tmp_path / "m", n_per_split=4, splits=("train", "dev"))
+    kw = dict(splits=["train", "dev"], vocab_size=40, progress=False)
+    res = prepare_mustc(corpus.root, ["de"], specaugment="ss", **kw)["de"]
+    cfg = S2TDataConfig(res.config)
+    assert cfg.get_feature_transforms("train", True)["feature_transforms"] == ["utterance_cmvn", "specaugment"]
+    transform = SpecAugmentTransform.from_config_dict(cfg.config["specaugment"])
+    assert (transform.time_mask_n, transform.time_mask_t, transform.time_mask_p) == (2, 70, 0.2)
+
+    res = prepare_mustc(corpus.root, ["de"], specaugment="none", **kw)["de"]  # re-run: config only
+    cfg = S2TDataConfig(res.config)
+    assert cfg.get_feature_transforms("train", True)["feature_transforms"] == ["utterance_cmvn"]
+    assert "specaugment" not in cfg.config
+    with pytest.raises(PrepError, match="unknown SpecAugment policy 'xx'"):
+        prepare_mustc(corpus.root, ["de"], specaugment="xx", **kw)
+
+
 def test_cli_runs_from_repo_root_and_reports(tmp_path):
     import subprocess
 

@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a plain checkout too
 
 from fairseq_salign.data.mustc import SPLITS, PrepError  # noqa: E402
-from fairseq_salign.data.prep import prepare_mustc  # noqa: E402
+from fairseq_salign.data.prep import SPECAUGMENT_CHOICES, prepare_mustc  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,6 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="train segments with fewer fbank frames are dropped (default: 5)")
     p.add_argument("--max-n-frames", type=int, default=3000,
                    help="train segments with more fbank frames are dropped (default: 3000)")
+    p.add_argument("--specaugment-policy", default="lb", choices=SPECAUGMENT_CHOICES,
+                   help="SpecAugment written to config_st.yaml, fairseq's policy names (default: "
+                        "lb, fairseq's MuST-C setting; ss/sm cap time masks at 20%% of the "
+                        "segment, for short segments; none: no SpecAugment)")
     p.add_argument("--no-progress", dest="progress", action="store_false",
                    help="no tqdm progress bars")
     return p
@@ -61,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
             vocab_size=args.vocab_size, normalize_src=args.normalize_src,
             num_workers=args.num_workers, skip_bad_segments=args.skip_bad_segments,
             min_n_frames=args.min_n_frames, max_n_frames=args.max_n_frames,
-            progress=args.progress,
+            progress=args.progress, specaugment=args.specaugment_policy,
         )
     except PrepError as e:
         print(f"error: {e}", file=sys.stderr)

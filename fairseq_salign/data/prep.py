@@ -36,10 +36,20 @@ ZIP_NAME = "fbank80.zip"
 STATE_NAME = "prep_state.json"
 MANIFEST_COLUMNS = ["id", "audio", "n_frames", "src_text", "tgt_text", "speaker"]
 FEATURE_VERSION = "knf-fbank80-povey-25ms-10ms-dither0-v1"  # bump when features change
-SPECAUGMENT_LB = {  # fairseq's LibriSpeech-basic policy, as its recipe writes it
-    "time_warp_W": 0, "freq_mask_N": 1, "freq_mask_F": 27,
-    "time_mask_N": 1, "time_mask_T": 100, "time_mask_p": 1.0,
+# fairseq's SpecAugment policies, as its recipes write them (examples/speech_to_text/data_utils.py).
+# lb is what fairseq's MuST-C recipe uses; its time masks of up to 100 frames suit ~6 s segments
+# but can hide most of a 1-2 s one, where ss/sm (masks capped at 20% of the length) fit better.
+SPECAUGMENT_POLICIES = {
+    "lb": {"time_warp_W": 0, "freq_mask_N": 1, "freq_mask_F": 27,
+           "time_mask_N": 1, "time_mask_T": 100, "time_mask_p": 1.0},
+    "ld": {"time_warp_W": 0, "freq_mask_N": 2, "freq_mask_F": 27,
+           "time_mask_N": 2, "time_mask_T": 100, "time_mask_p": 1.0},
+    "sm": {"time_warp_W": 0, "freq_mask_N": 2, "freq_mask_F": 15,
+           "time_mask_N": 2, "time_mask_T": 70, "time_mask_p": 0.2},
+    "ss": {"time_warp_W": 0, "freq_mask_N": 2, "freq_mask_F": 27,
+           "time_mask_N": 2, "time_mask_T": 70, "time_mask_p": 0.2},
 }
+SPECAUGMENT_CHOICES = (*SPECAUGMENT_POLICIES, "none")
 
 
 @dataclass
@@ -232,7 +242,7 @@ def _write_manifest(path: Path, data: SplitData, spans: dict, normalize_src: boo
     os.replace(tmp, path)
 
 
-def _write_config(lang_root: Path, vocab: VocabResult) -> Path:
+def _write_config(lang_root: Path, vocab: VocabResult, specaugment: str = "lb") -> Path:
     """``config_st.yaml``; paths are absolute because fairseq resolves ``audio_root`` against
     the working directory and never resolves ``src_bpe_tokenizer``: move the directory, re-run
     the prep (it only rewrites this file)."""
@@ -247,12 +257,13 @@ def _write_config(lang_root: Path, vocab: VocabResult) -> Path:
         "src_bpe_tokenizer": dict(spm),
         "input_channels": 1,
         "input_feat_per_channel": 80,
-        "specaugment": dict(SPECAUGMENT_LB),
         "feature_transforms": {
-            "_train": ["utterance_cmvn", "specaugment"],
+            "_train": ["utterance_cmvn"] + (["specaugment"] if specaugment != "none" else []),
             "*": ["utterance_cmvn"],
         },
     }
+    if specaugment != "none":
+        config["specaugment"] = dict(SPECAUGMENT_POLICIES[specaugment])
     path = lang_root / "config_st.yaml"
     _atomic_write_text(path, yaml.safe_dump(config, sort_keys=False))
     return path
@@ -287,8 +298,12 @@ def prepare_language(
     min_n_frames: int = 5,
     max_n_frames: int = 3000,
     progress: bool = True,
+    specaugment: str = "lb",
 ) -> PrepResult:
     """Prepare ``data_root/en-{lang}``; raises :class:`PrepError` on refused input."""
+    if specaugment not in SPECAUGMENT_CHOICES:
+        raise PrepError(f"unknown SpecAugment policy {specaugment!r}: choose one of "
+                        f"{', '.join(SPECAUGMENT_CHOICES)}")
     lang_root = Path(data_root).absolute() / f"en-{lang}"
     if not lang_root.is_dir():
         raise PrepError(f"language directory not found: {lang_root} (expected the MuST-C "
@@ -341,7 +356,7 @@ def prepare_language(
                             vocab_size, int(old_vocab["size"]))
     else:
         vocab = train_joint_spm(lines, lang_root, vocab_type, vocab_size, num_workers)
-    config = _write_config(lang_root, vocab)
+    config = _write_config(lang_root, vocab, specaugment)
 
     state = {
         "format": 1,
