@@ -2,8 +2,8 @@
 """The fairseq-salign demo: does it work, and does the alignment help?
 
 Builds the offline mini MuST-C (voices + Ding dictionary), prepares it with the recipe,
-pre-trains MT (transcripts + external Ding pairs), trains ST three ways from it on the same
-number of updates (plain multi-task, H-Align, S-Align), averages checkpoints, and scores each on
+pre-trains MT (transcripts + external Ding pairs) and the acoustic encoder (CTC), trains ST three
+ways from them on the same number of updates (plain multi-task, H-Align, S-Align), averages checkpoints, and scores each on
 tst-COMMON (ST and MT BLEU, ASR WER) plus tst-HE ST BLEU (voices of engines never heard in
 training), and measures the modality gap. Every step is re-usable: re-running skips finished
 work. Results: OUT/results.md, OUT/results.json, OUT/modality_gap.png.
@@ -33,10 +33,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--vocab-size", type=int, default=1000, help="joint SentencePiece size")
     p.add_argument("--arch", default="s2t_salign_xs")
-    p.add_argument("--mt-epochs", type=int, default=5, help="stage-1 MT epochs (corpus + Ding pairs)")
-    p.add_argument("--st-epochs", type=int, default=20,
+    p.add_argument("--mt-epochs", type=int, default=8, help="stage-1 MT epochs (corpus + Ding pairs)")
+    p.add_argument("--asr-epochs", type=int, default=20,
+                   help="stage-1b ASR (CTC) epochs of the acoustic encoder, shared by every mode")
+    p.add_argument("--st-epochs", type=int, default=8,
                    help="stage-2 epochs per alignment mode (the same updates for every mode)")
-    p.add_argument("--average", type=int, default=5, help="average the last N epoch checkpoints")
+    p.add_argument("--average", type=int, default=3, help="average the last N epoch checkpoints")
     p.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
     p.add_argument("--cpu", action="store_true", help="never use a GPU even when one is present")
     return p
@@ -50,6 +52,7 @@ def main(argv=None) -> int:
     pipe.prepare()
     pipe.write_external_mt()
     pipe.train_mt()
+    pipe.train_asr()
     results = {"settings": pipe.settings(), "systems": {}}
     for mode in args.modes:
         pipe.train_st(mode)
