@@ -185,11 +185,12 @@ class SAlignCriterion(LabelSmoothedCrossEntropyCriterion):
         )
         targets, target_lengths = ctc_targets(net_input["src_txt_tokens"], self.padding_idx, self.eos)
         loss = ctc_loss(ctc_logits, frame_mask, targets, target_lengths, self.blank)
-        sample_size = sample["target"].size(0) if self.sentence_avg else int(target_lengths.sum())
+        ntokens = int(target_lengths.sum())
+        sample_size = sample["target"].size(0) if self.sentence_avg else ntokens
         log = {
             "loss": loss.data,
             "ctc_loss": loss.data,
-            "ntokens": sample_size,
+            "ntokens": ntokens,
             "nsentences": sample["target"].size(0),
             "sample_size": sample_size,
         }

@@ -91,21 +91,21 @@ class SAlignEncoder(FairseqEncoder):
             "encoder_padding_mask": [padding_mask],
         }
 
-    def acoustic_parameters(self):
-        """Parameters only the speech path uses: A-enc, adapter, CTC head (less tied weights)."""
+    def _speech_only(self, *modules):
+        """Parameters of ``modules`` not shared with the text path (a tied CTC weight is)."""
         shared = {id(p) for p in self.textual_encoder.parameters()}
-        for module in (self.acoustic_encoder, self.ctc_proj, self.adapter):
+        for module in modules:
             for param in module.parameters():
                 if id(param) not in shared:
                     yield param
 
+    def acoustic_parameters(self):
+        """Parameters only the speech path uses: A-enc, adapter, CTC head (less tied weights)."""
+        return self._speech_only(self.acoustic_encoder, self.ctc_proj, self.adapter)
+
     def ctc_parameters(self):
         """Parameters that ASR pre-training trains: A-enc and the CTC head's own (untied) part."""
-        shared = {id(p) for p in self.textual_encoder.parameters()}
-        for module in (self.acoustic_encoder, self.ctc_proj):
-            for param in module.parameters():
-                if id(param) not in shared:
-                    yield param
+        return self._speech_only(self.acoustic_encoder, self.ctc_proj)
 
     def freeze_acoustic(self, frozen: bool = True):
         for param in self.acoustic_parameters():
