@@ -3,6 +3,7 @@ fairseq-generate, salign-analyze), each skipped when its output already exists."
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -61,19 +62,30 @@ class Pipeline:
         return {
             "corpus_size": a.size, "seed": a.seed, "vocab_size": a.vocab_size, "arch": a.arch,
             "mt_epochs": a.mt_epochs, "asr_epochs": a.asr_epochs, "st_epochs": a.st_epochs,
-            "average_last": a.average,
+            "average_last": a.average, "adversarial_weight": a.adversarial_weight,
             "device": "cpu" if self.device_flags else "cuda",
         }
 
     # ---- data ---------------------------------------------------------------------------------
     def build_corpus(self) -> None:
-        if (self.data / "data" / "tst-HE" / "txt" / "tst-HE.yaml").is_file():
+        import build_mini_mustc
+
+        argv = ["--out", str(self.corpus_root), "--size", str(self.args.size),
+                "--seed", str(self.args.seed)]
+        marker = self.data / "data" / build_mini_mustc.MARKER
+        wanted = build_mini_mustc.marker_text(build_mini_mustc.build_parser().parse_args(argv))
+        built = self.data / "data" / "tst-HE" / "txt" / "tst-HE.yaml"
+        if built.is_file() and marker.is_file() and marker.read_text() == wanted:
             self.say(f"mini MuST-C already built in {self.corpus_root}")
             return
+        stale = [p for p in (self.data / "mt_extra.tsv", self.ckpt) if p.exists()]
+        if stale:  # made from another corpus: fairseq-train would resume from those checkpoints
+            self.say(f"corpus settings changed: removing {', '.join(map(str, stale))}")
+            for p in stale:
+                shutil.rmtree(p) if p.is_dir() else p.unlink()
         self.say("building the offline mini MuST-C (TTS voices, Ding dictionary)")
-        self.run("build_corpus", [sys.executable, "examples/mustc/build_mini_mustc.py",
-                                  "--out", self.corpus_root, "--size", self.args.size,
-                                  "--seed", self.args.seed], show=re.compile(r"segments|wrote"))
+        self.run("build_corpus", [sys.executable, "examples/mustc/build_mini_mustc.py", *argv],
+                 show=re.compile(r"segments|wrote"))
 
     def prepare(self) -> None:
         self.say("preparing it with the MuST-C recipe (fbank, manifests, joint vocabulary)")
@@ -145,7 +157,8 @@ class Pipeline:
         updates = e * self.st_updates_per_epoch()
         extra = []
         if mode == "soft":  # the authors' schedule (1k warm-up, decay 25k-45k of 50k), scaled
-            extra = ["--adversarial-warmup-updates", updates // 10,
+            extra = ["--adversarial-weight", self.args.adversarial_weight,
+                     "--adversarial-warmup-updates", updates // 10,
                      "--adversarial-decay-start", updates // 2,
                      "--adversarial-decay-end", updates * 9 // 10 + 1]
         what = "ST + MT + CTC" + (" + alignment" if mode != "none" else "")

@@ -42,6 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def marker_text(args: argparse.Namespace) -> str:
+    """What the corpus was built with: the demo reuses a corpus only if this matches."""
+    return f"size={args.size} seed={args.seed} vocab_top_k={args.vocab_top_k}\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     missing = missing_engines()
@@ -76,11 +81,15 @@ def main(argv: list[str] | None = None) -> int:
 
     plan = voice_plan(engines)
     start = time.time()
-    counts = build_corpus(
-        args.out, args.lang, pairs, plan, synthesize, args.size, args.seed, args.num_workers,
-        progress=lambda it, n: tqdm(it, total=n, desc="talks", unit="talk"),
-    )
-    (data_dir / MARKER).write_text(f"size={args.size} seed={args.seed}\n")
+    try:
+        counts = build_corpus(
+            args.out, args.lang, pairs, plan, synthesize, args.size, args.seed, args.num_workers,
+            progress=lambda it, n: tqdm(it, total=n, desc="talks", unit="talk"),
+        )
+    except ValueError as e:  # e.g. more evaluation segments than sentence pairs
+        print(f"error: {e} (lower --size or raise --vocab-top-k)", file=sys.stderr)
+        return 1
+    (data_dir / MARKER).write_text(marker_text(args))
     print(f"{len(pairs)} sentence pairs available; wrote {sum(counts.values())} segments in "
           f"{time.time() - start:.1f}s to {data_dir}")
     for split in SPLITS:

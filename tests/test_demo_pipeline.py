@@ -1,0 +1,69 @@
+"""The demo pipeline's bookkeeping (no training here): a corpus is reused only when it was built
+with the demo's settings, a rebuild removes what was made from the old corpus, and the soft
+mode gets the demo's adversarial weight and schedule."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "examples" / "demo"))
+sys.path.insert(0, str(REPO / "examples" / "mustc"))
+
+import build_mini_mustc  # noqa: E402
+import run_demo  # noqa: E402
+from pipeline import Pipeline  # noqa: E402
+
+
+class Recorder:
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, name, cmd, show=None):
+        self.calls.append((name, [str(c) for c in cmd]))
+        return ""
+
+
+def make_pipeline(tmp_path, *argv):
+    args = run_demo.build_parser().parse_args(["--out", str(tmp_path / "demo"), "--cpu", *argv])
+    pipe = Pipeline(args, REPO)
+    pipe.run = Recorder()
+    return pipe
+
+
+def fake_built_corpus(pipe, marker: str) -> None:
+    data = pipe.data / "data"
+    (data / "tst-HE" / "txt").mkdir(parents=True)
+    (data / "tst-HE" / "txt" / "tst-HE.yaml").write_text("- {}\n")
+    (data / build_mini_mustc.MARKER).write_text(marker)
+
+
+def test_corpus_is_reused_only_when_built_with_the_same_settings(tmp_path):
+    pipe = make_pipeline(tmp_path)
+    fake_built_corpus(pipe, "size=1500 seed=1 vocab_top_k=2000\n")
+    (pipe.ckpt / "mt").mkdir(parents=True)
+    pipe.build_corpus()
+    assert pipe.run.calls == [] and (pipe.ckpt / "mt").is_dir()
+
+    other = make_pipeline(tmp_path, "--size", "900")
+    (other.data / "mt_extra.tsv").write_text("id\tsrc_text\ttgt_text\n")
+    other.build_corpus()
+    (name, cmd), = other.run.calls
+    assert name == "build_corpus" and cmd[cmd.index("--size") + 1] == "900"
+    # made from the old corpus: fairseq-train would otherwise resume from these checkpoints
+    assert not other.ckpt.exists() and not (other.data / "mt_extra.tsv").exists()
+
+
+def test_soft_mode_gets_the_demo_weight_and_a_schedule_scaled_to_its_updates(tmp_path):
+    pipe = make_pipeline(tmp_path, "--st-epochs", "4", "--adversarial-weight", "1.5")
+    pipe.st_updates_per_epoch = lambda: 50
+    pipe.train_st("soft")
+    (name, cmd), _average = pipe.run.calls
+    assert name == "train_soft"
+    option = lambda flag: cmd[cmd.index(flag) + 1]  # noqa: E731
+    assert option("--adversarial-weight") == "1.5"
+    assert (option("--adversarial-warmup-updates"), option("--adversarial-decay-start"),
+            option("--adversarial-decay-end")) == ("20", "100", "181")
+    pipe.run.calls.clear()
+    pipe.train_st("none")
+    assert "--adversarial-weight" not in pipe.run.calls[0][1]
