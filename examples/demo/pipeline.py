@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Dict, List
 
-from scoring import bleu, hypotheses, read_manifest, wer
+from scoring import bleu, chrf, hypotheses, read_manifest, wer
 
 BIN = Path(sys.executable).parent
 # lines of fairseq's log worth showing while a stage runs
@@ -203,7 +203,9 @@ class Pipeline:
             if infer == "asr":
                 result[f"asr_wer_{split}"] = wer(hyps, [r["src_text"] for r in rows])
             else:
-                result[f"{infer}_bleu_{split}"] = bleu(hyps, [r["tgt_text"] for r in rows])
+                refs = [r["tgt_text"] for r in rows]
+                result[f"{infer}_bleu_{split}"] = bleu(hyps, refs)
+                result[f"{infer}_chrf_{split}"] = chrf(hyps, refs)
         return result
 
     def analyze(self, modes: List[str]) -> Dict:

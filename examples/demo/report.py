@@ -9,18 +9,23 @@ NAMES = {"none": "multi-task baseline", "hard": "H-Align (contrastive)", "soft":
 NOTES = """\
 What this corpus can and cannot show: its speech is synthetic (espeak-ng and flite voices reading
 ~1,800 short dictionary sentences), training sees 40 minutes of it, and every number above comes
-from minutes of CPU training. BLEU here is far below MuST-C figures (En-De ~22-28) and differences
-of a point or two between systems are within run-to-run noise at this size; the modality-gap
+from minutes of CPU training. BLEU here is far below MuST-C figures (En-De ~22-28); differences
+between systems smaller than the bootstrap intervals (±) are noise at this size; the modality-gap
 columns show whether the alignment objective moved the two spaces together. tst-HE is read by
 voices of engines never heard in training (the hardest condition). Real conclusions need MuST-C."""
+
+
+def _bleu(result: Dict) -> str:
+    return f"{result['score']:.2f} ± {result['ci95']:.2f}"
 
 
 def _row(mode: str, system: Dict, gap: Dict) -> str:
     cells = [
         NAMES.get(mode, mode),
-        f"{system['st_bleu_tst-COMMON']['score']:.2f}",
+        _bleu(system["st_bleu_tst-COMMON"]),
+        f"{system['st_chrf_tst-COMMON']['score']:.1f}",
         f"{system['st_bleu_tst-HE']['score']:.2f}",
-        f"{system['mt_bleu_tst-COMMON']['score']:.2f}",
+        _bleu(system["mt_bleu_tst-COMMON"]),
         f"{system['asr_wer_tst-COMMON']['score']:.1f}",
         f"{gap['probe_accuracy']:.3f}",
         f"{gap['retrieval_top1']:.3f}",
@@ -31,9 +36,10 @@ def _row(mode: str, system: Dict, gap: Dict) -> str:
 
 def write_report(results: Dict, out: Path) -> str:
     header = (
-        "| system | ST BLEU tst-COMMON | ST BLEU tst-HE | MT BLEU tst-COMMON | ASR WER % | "
-        "speech/text probe acc (0.5 = no gap) | speech->text R@1 | MMD^2 |\n"
-        "| --- | --- | --- | --- | --- | --- | --- | --- |"
+        "| system | ST BLEU tst-COMMON (± 95 % CI) | ST chrF tst-COMMON | ST BLEU tst-HE | "
+        "MT BLEU tst-COMMON (± 95 % CI) | ASR WER % | speech/text probe acc (0.5 = no gap) | "
+        "speech->text R@1 | MMD^2 |\n"
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
     )
     rows = [_row(m, s, results["modality_gap"][m]) for m, s in results["systems"].items()]
     first = next(iter(results["systems"].values()))
@@ -44,8 +50,10 @@ def write_report(results: Dict, out: Path) -> str:
         "",
         table,
         "",
-        f"sacreBLEU: `{first['st_bleu_tst-COMMON']['signature']}` (detokenized, against the "
-        "manifests' references); WER on lower-cased transcripts without punctuation.",
+        f"sacreBLEU: `{first['st_bleu_tst-COMMON']['signature']}`, chrF: "
+        f"`{first['st_chrf_tst-COMMON']['signature']}` (detokenized, against the manifests' "
+        f"references; ± is the half-width of sacreBLEU's {first['st_bleu_tst-COMMON']['n_bootstrap']}-sample "
+        "bootstrap 95 % interval); WER on lower-cased transcripts without punctuation.",
         f"Settings: {json.dumps(settings)}; wall time {results['wall_minutes']} min. "
         f"Retrieval chance level: {1 / next(iter(results['modality_gap'].values()))['n_sentences']:.4f}.",
         "",

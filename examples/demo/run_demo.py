@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--vocab-size", type=int, default=1000, help="joint SentencePiece size")
     p.add_argument("--arch", default="s2t_salign_xs")
-    p.add_argument("--mt-epochs", type=int, default=14, help="stage-1 MT epochs (corpus + Ding pairs)")
+    p.add_argument("--mt-epochs", type=int, default=12, help="stage-1 MT epochs (corpus + Ding pairs)")
     p.add_argument("--asr-epochs", type=int, default=16,
                    help="stage-1b ASR (CTC) epochs of the acoustic encoder, shared by every mode")
     p.add_argument("--st-epochs", type=int, default=4,

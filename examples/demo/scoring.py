@@ -1,4 +1,5 @@
-"""Score fairseq-generate output with sacreBLEU (signature included) and WER.
+"""Score fairseq-generate output with sacreBLEU (BLEU with a bootstrap 95 % confidence interval,
+and chrF; signatures included) and WER.
 
 Hypotheses are the detokenized ``D-`` lines (``D-<index>`` = row of the manifest); references are
 read from the manifest itself, not from fairseq's re-decoded ``T-`` lines, so unknown-word
@@ -30,10 +31,21 @@ def hypotheses(generate_stdout: str, n_expected: int, where: str) -> List[str]:
     return [found[i] for i in range(n_expected)]
 
 
-def bleu(hyps: List[str], refs: List[str]) -> Dict[str, object]:
+def bleu(hyps: List[str], refs: List[str], n_bootstrap: int = 1000) -> Dict[str, object]:
+    """Corpus BLEU plus the half-width of sacreBLEU's bootstrap 95 % interval: on a test set of a
+    hundred short sentences a few matching 4-grams move BLEU by a point, and the interval says so."""
     metric = sacrebleu.BLEU()
     score = metric.corpus_score(hyps, [refs])
-    return {"score": round(score.score, 2), "signature": str(metric.get_signature())}
+    resampled = metric.corpus_score(hyps, [refs], n_bootstrap=n_bootstrap)
+    return {"score": round(score.score, 2), "ci95": round(resampled._ci, 2),
+            "n_bootstrap": n_bootstrap, "signature": str(metric.get_signature())}
+
+
+def chrf(hyps: List[str], refs: List[str]) -> Dict[str, object]:
+    """Character n-gram F-score: steadier than BLEU where few word 4-grams match."""
+    metric = sacrebleu.CHRF()
+    return {"score": round(metric.corpus_score(hyps, [refs]).score, 2),
+            "signature": str(metric.get_signature())}
 
 
 def wer(hyps: List[str], refs: List[str]) -> Dict[str, object]:
