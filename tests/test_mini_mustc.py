@@ -99,3 +99,14 @@ def test_build_layout_with_fake_voice_then_prepare(tmp_path):
         with open(res.manifests[split], encoding="utf-8") as f:
             rows = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
         assert len(rows) == counts[split]  # nothing dropped
+
+
+def test_too_small_dictionary_for_the_size_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    dictionary = tmp_path / "de-en"
+    dictionary.write_text(DING_SAMPLE, encoding="utf-8")  # 5 sentence pairs
+    monkeypatch.setattr(build_mini_mustc, "missing_engines", lambda: [])
+    argv = ["--out", str(tmp_path / "mini"), "--size", "100", "--dictionary", str(dictionary)]
+    assert build_mini_mustc.main(argv) == 1
+    err = capsys.readouterr().err
+    assert "5 sentence pairs cannot fill" in err and "lower --size or raise --vocab-top-k" in err
+    assert not (tmp_path / "mini" / "en-de" / "data" / build_mini_mustc.MARKER).exists()

@@ -3,10 +3,10 @@
 
 Builds the offline mini MuST-C (voices + Ding dictionary), prepares it with the recipe,
 pre-trains MT (transcripts + external Ding pairs) and the acoustic encoder (CTC), trains ST three
-ways from them on the same number of updates (plain multi-task, H-Align, S-Align), averages checkpoints, and scores each on
-tst-COMMON (ST and MT BLEU, ASR WER) plus tst-HE ST BLEU (voices of engines never heard in
-training), and measures the modality gap. Every step is re-usable: re-running skips finished
-work. Results: OUT/results.md, OUT/results.json, OUT/modality_gap.png.
+ways from them on the same number of updates (plain multi-task, H-Align, S-Align), averages
+checkpoints, and scores each on tst-COMMON (ST and MT BLEU, ASR WER) plus tst-HE ST BLEU (voices
+of engines never heard in training), and measures the modality gap. Every step is re-usable:
+re-running skips finished work. Results: OUT/results.md, OUT/results.json, OUT/modality_gap.png.
 """
 import argparse
 import json
