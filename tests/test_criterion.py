@@ -6,7 +6,7 @@ import torch
 from conftest import TEST_SIZES, build_in_process, first_batch
 from fairseq.criterions.label_smoothed_cross_entropy import LabelSmoothedCrossEntropyCriterion
 
-from fairseq_salign.criterions.adversarial import AdversarialAlignment
+from fairseq_salign.criterions.adversarial import AdversarialAlignment, GameSettings
 from fairseq_salign.criterions.contrastive import contrastive_loss
 
 
@@ -44,7 +44,8 @@ def test_discriminator_and_encoders_get_gradient_only_from_their_own_loss(corpus
 
 def test_generator_loss_targets_one_half_computed_by_hand():
     torch.manual_seed(0)
-    adv = AdversarialAlignment(4, 3, 0.0, 1.0, 0, 10, 20, 0.0, 1.5).eval()
+    settings = GameSettings(weight=1.0, decay_start=10, decay_end=20, modal_input_norm="none")
+    adv = AdversarialAlignment(4, 3, 0.0, settings).eval()
     s = {"encoder_out": [torch.randn(5, 2, 4)], "encoder_padding_mask": [torch.zeros(2, 5, dtype=torch.bool)]}
     t = {"encoder_out": [torch.randn(3, 2, 4)], "encoder_padding_mask": [torch.zeros(2, 3, dtype=torch.bool)]}
     w = torch.tensor([2.0, 3.0])
@@ -61,14 +62,14 @@ def test_generator_loss_targets_one_half_computed_by_hand():
 
 
 def test_adversarial_weight_schedule():
-    adv = AdversarialAlignment(4, 3, 0.0, 4.0, 100, 1000, 2000, 0.3, 1.5)
+    adv = AdversarialAlignment(4, 3, 0.0, GameSettings(weight=4.0, warmup_updates=100, decay_start=1000, decay_end=2000))
     assert [adv.generator_weight(u) for u in (0, 99, 100, 999, 1000, 1500, 1999, 2000, 5000)] == [
         0.0, 0.0, 4.0, 4.0, 4.0, 2.0, pytest.approx(0.004), 0.0, 0.0
     ]
 
 
 def test_discriminator_loss_is_fp32_for_half_inputs():
-    adv = AdversarialAlignment(4, 3, 0.0, 1.0, 0, 10, 20, 0.0, 1.5).half()
+    adv = AdversarialAlignment(4, 3, 0.0, GameSettings(decay_start=10, decay_end=20)).half()
     s = {"encoder_out": [torch.randn(5, 2, 4).half()], "encoder_padding_mask": [torch.zeros(2, 5, dtype=torch.bool)]}
     out = adv(None, s, s, torch.ones(2), torch.ones(2), 5, 0)
     assert out["disc_loss"].dtype == torch.float32 and torch.isfinite(out["disc_loss"])

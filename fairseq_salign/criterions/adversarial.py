@@ -4,14 +4,19 @@ encoders are trained to make it fail.
 Why GAN-style updates and not gradient reversal: with reversal the encoders maximise the
 discriminator's loss, which rewards *flipping* the modalities (speech that looks like text and
 vice versa) as much as mixing them, and its strength is tied to the discriminator's. Training the
-generator side towards the uniform target 0.5 with the discriminator frozen (the authors'
-shipped setting) asks exactly for indistinguishable spaces and lets the two sides have their
-own weights. Both passes happen in one optimizer step: the discriminator sees detached encoder
-outputs (its loss trains only itself); the generator pass uses detached discriminator
-parameters (its loss trains only the encoders). Reversal is not offered, so it cannot be
-mis-configured alongside.
+generator side towards a target with the discriminator frozen (the authors' shipped setting)
+lets the two sides have their own weights. Both passes happen in one optimizer step: the
+discriminator sees detached encoder outputs (its loss trains only itself); the generator pass
+uses detached discriminator parameters (its loss trains only the encoders).
+
+Scale: every loss here is a sum over sentences of a per-sentence BCE times a sentence weight
+(by default the sentence's target length), added to the cross-entropies that fairseq sums over
+target tokens and divides by the batch's token count. So ``weight`` = 1 gives the generator the
+same per-token footing as the ST cross-entropy, whatever the batch size, the number of GPUs or
+the precision (the sum goes through fairseq's loss scaling like every other term).
 """
-from typing import Dict, Optional
+from dataclasses import dataclass
+from typing import Dict, NamedTuple, Optional
 
 import torch
 import torch.nn as nn
@@ -19,6 +24,11 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from ..modules import ModalNetwork, mix_speech_with_text
+from ..modules.modal_network import joint_token_stats
+
+MIXUP_MODES = ("discriminator", "replace")
+GENERATOR_TARGETS = ("uniform", "text")
+INPUT_NORMS = ("batch", "none")
 
 
 def _bce(logits: torch.Tensor, target) -> torch.Tensor:
@@ -29,35 +39,67 @@ def _bce(logits: torch.Tensor, target) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, target.float(), reduction="none")
 
 
+@dataclass(frozen=True)
+class GameSettings:
+    """How the game is played; the criterion's options of the same names document each."""
+
+    weight: float = 1.0
+    warmup_updates: int = 0
+    decay_start: int = 10**9
+    decay_end: int = 10**9
+    discriminator_scale: float = 1.0
+    discriminator_decay: bool = False
+    generator_target: str = "uniform"
+    modal_input_norm: str = "batch"
+    mixup_prob: float = 0.0
+    mixup_mode: str = "discriminator"
+    mixup_rate: Optional[float] = None  # None: p ~ U(0, 1) per sentence
+    mixup_positions: str = "tokens"  # tokens: only positions with a predicted token; any
+    mixup_label: str = "realised"  # realised: fraction actually replaced; drawn: p itself
+    mixup_start_updates: int = 0
+
+    def __post_init__(self):
+        checks = {
+            "generator_target": GENERATOR_TARGETS, "modal_input_norm": INPUT_NORMS,
+            "mixup_mode": MIXUP_MODES, "mixup_positions": ("tokens", "any"),
+            "mixup_label": ("realised", "drawn"),
+        }
+        for name, allowed in checks.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        if self.mixup_rate is not None and not 0.0 <= self.mixup_rate <= 1.0:
+            raise ValueError(f"mixup_rate must be in [0, 1], got {self.mixup_rate}")
+
+
+class Mixed(NamedTuple):
+    out: torch.Tensor  # T x B x C T-enc output of the mixed sequence
+    label: torch.Tensor  # B, the discriminator's target
+
+
 class AdversarialAlignment(nn.Module):
-    def __init__(
-        self,
-        embed_dim: int,
-        hidden_dim: int,
-        dropout: float,
-        weight: float,
-        warmup_updates: int,
-        decay_start: int,
-        decay_end: int,
-        mixup_prob: float,
-        mixup_discriminator_scale: float,
-    ):
+    def __init__(self, embed_dim: int, hidden_dim: int, dropout: float, settings: GameSettings):
         super().__init__()
         self.modal_network = ModalNetwork(embed_dim, hidden_dim, dropout)
-        self.weight = weight
-        self.warmup_updates = warmup_updates
-        self.decay_start = decay_start
-        self.decay_end = decay_end
-        self.mixup_prob = mixup_prob
-        self.mixup_discriminator_scale = mixup_discriminator_scale
+        self.settings = settings
 
     def generator_weight(self, num_updates: int) -> float:
         """0 during warm-up, then ``weight`` until decay_start, linearly down to 0 at decay_end."""
-        if num_updates < self.warmup_updates or num_updates >= self.decay_end:
+        return self.settings.weight * self.schedule(num_updates)
+
+    def schedule(self, num_updates: int) -> float:
+        s = self.settings
+        if num_updates < s.warmup_updates or num_updates >= s.decay_end:
             return 0.0
-        if num_updates < self.decay_start:
-            return self.weight
-        return self.weight * (self.decay_end - num_updates) / (self.decay_end - self.decay_start)
+        if num_updates < s.decay_start:
+            return 1.0
+        return (s.decay_end - num_updates) / (s.decay_end - s.decay_start)
+
+    def discriminator_weight(self, num_updates: int) -> float:
+        """``discriminator_scale``, decayed with the generator after decay_start when asked."""
+        s = self.settings
+        if s.discriminator_decay and num_updates >= s.decay_start:
+            return s.discriminator_scale * self.schedule(num_updates)
+        return s.discriminator_scale
 
     def forward(
         self,
@@ -72,25 +114,54 @@ class AdversarialAlignment(nn.Module):
     ) -> Dict[str, torch.Tensor]:
         """Returns the weighted loss to add and its parts: ``disc_loss`` (gradient reaches only
         the modal network), ``adv_loss`` (gradient reaches only the encoders), both sums over
-        sentences weighted by ``*_weights``, and the discriminator's correct counts."""
+        sentences weighted by ``*_weights``, and the discriminator's correct counts on the
+        plain speech and text inputs."""
+        s = self.settings
         s_out, s_mask = speech["encoder_out"][0], speech["encoder_padding_mask"][0]
         t_out, t_mask = text["encoder_out"][0], text["encoder_padding_mask"][0]
         disc = self.modal_network
 
-        logit_s = disc(s_out.detach(), s_mask)
-        logit_t = disc(t_out.detach(), t_mask)
-        disc_loss = (_bce(logit_s, 0.0) * speech_weights).sum() + (_bce(logit_t, 1.0) * text_weights).sum()
-        mixed = self.training and torch.rand((), generator=generator).item() < self.mixup_prob
-        if mixed:
-            disc_loss = disc_loss + self._mixup_loss(textual_encoder, speech, speech_weights, blank, generator)
-            disc_loss = disc_loss * self.mixup_discriminator_scale
+        mixed = None
+        if (
+            self.training and s.mixup_prob > 0 and num_updates >= s.mixup_start_updates
+            and torch.rand((), generator=generator).item() < s.mixup_prob
+        ):
+            mixed = self._mix(textual_encoder, speech, blank, generator)
+        replace = mixed is not None and s.mixup_mode == "replace"
+        # the speech-side input of both passes: the mixed sequence replaces it in "replace" mode
+        d_out, d_label = (mixed.out, mixed.label) if replace else (s_out, 0.0)
+        norm = s.modal_input_norm == "batch"
+
+        def stats(detach: bool):
+            if not norm:
+                return None
+            pairs = [(d_out, s_mask), (t_out, t_mask)]
+            return joint_token_stats([(x.detach() if detach else x, m) for x, m in pairs])
+
+        d_stats = stats(detach=True)
+        logit_d = disc(d_out.detach(), s_mask, d_stats)
+        logit_t = disc(t_out.detach(), t_mask, d_stats)
+        disc_loss = (_bce(logit_d, d_label) * speech_weights).sum() + (_bce(logit_t, 1.0) * text_weights).sum()
+        if mixed is not None and not replace:
+            logit_m = disc(mixed.out, s_mask, d_stats)
+            disc_loss = disc_loss + (_bce(logit_m, mixed.label) * speech_weights).sum()
+        if replace:
+            with torch.no_grad():
+                logit_s = disc(s_out, s_mask, d_stats)
+        else:
+            logit_s = logit_d.detach()
+        disc_loss = disc_loss * (self.discriminator_weight(num_updates) if self.training else 1.0)
 
         gen_weight = self.generator_weight(num_updates) if self.training else 0.0
         if gen_weight > 0 or not self.training:
             frozen = {name: p.detach() for name, p in disc.named_parameters()}
-            g_s = functional_call(disc, frozen, (s_out, s_mask))
-            g_t = functional_call(disc, frozen, (t_out, t_mask))
-            gen_loss = (_bce(g_s, 0.5) * speech_weights).sum() + (_bce(g_t, 0.5) * text_weights).sum()
+            g_stats = stats(detach=False)
+            g_s = functional_call(disc, frozen, (d_out, s_mask, g_stats))
+            if s.generator_target == "uniform":
+                g_t = functional_call(disc, frozen, (t_out, t_mask, g_stats))
+                gen_loss = (_bce(g_s, 0.5) * speech_weights).sum() + (_bce(g_t, 0.5) * text_weights).sum()
+            else:  # "text": only speech moves, towards the text label; text is the anchor
+                gen_loss = (_bce(g_s, 1.0) * speech_weights).sum()
         else:
             gen_loss = s_out.new_zeros((), dtype=torch.float)
         return {
@@ -98,20 +169,27 @@ class AdversarialAlignment(nn.Module):
             "disc_loss": disc_loss,
             "adv_loss": gen_loss,
             "adv_weight": gen_weight,
+            "weighted_adv_loss": gen_weight * gen_loss,
+            "mixed": mixed is not None,
             "disc_correct_speech": (logit_s.detach() < 0).sum(),
             "disc_correct_text": (logit_t.detach() > 0).sum(),
         }
 
-    def _mixup_loss(self, textual_encoder, speech, weights, blank, generator):
-        """Mix-up sequence -> T-enc (no gradient: it only trains the discriminator) -> label =
-        the fraction of positions that hold text."""
+    def _mix(self, textual_encoder, speech, blank, generator) -> Mixed:
+        """The T-adapter output with positions replaced by the embedding of their CTC-predicted
+        token, through T-enc. In "discriminator" mode without gradient (it only trains the
+        modal network); in "replace" mode with gradient, text embeddings included (as the
+        authors' code)."""
+        s = self.settings
         x, mask, tokens = speech["adapter_out"][0], speech["encoder_padding_mask"][0], speech["adapter_tokens"][0]
-        with torch.no_grad():
+        with torch.set_grad_enabled(torch.is_grad_enabled() and s.mixup_mode == "replace"):
             token_embeddings, token_pad = textual_encoder.embed_text(tokens)
-            rate = torch.rand(x.size(0), generator=generator).to(x.device)
-            mixed, mixed_rate = mix_speech_with_text(
-                x, token_embeddings, tokens.ne(blank) & ~token_pad, mask, rate, generator=None
-            )
-            mixed_out = textual_encoder(mixed, mask)
-        logits = self.modal_network(mixed_out, mask)
-        return (_bce(logits, mixed_rate) * weights).sum()
+            if s.mixup_rate is None:
+                rate = torch.rand(x.size(0), generator=generator).to(x.device)
+            else:
+                rate = torch.full((x.size(0),), s.mixup_rate, device=x.device)
+            eligible = ~token_pad if s.mixup_positions == "any" else tokens.ne(blank) & ~token_pad
+            mixed, realised = mix_speech_with_text(x, token_embeddings, eligible, mask, rate, generator=None)
+            out = textual_encoder(mixed, mask)
+        label = realised if s.mixup_label == "realised" else rate.float()
+        return Mixed(out, label)

@@ -7,6 +7,7 @@ compares alike across --alignment modes; the alignment terms are logged beside i
 """
 import math
 from dataclasses import dataclass, field
+from typing import Optional
 
 import torch
 from fairseq import metrics, utils
@@ -18,10 +19,16 @@ from fairseq.criterions.label_smoothed_cross_entropy import (
 from fairseq.dataclass import ChoiceEnum
 
 from ..modules import ctc_loss, ctc_targets
-from .adversarial import AdversarialAlignment
+from .adversarial import GENERATOR_TARGETS, INPUT_NORMS, MIXUP_MODES, AdversarialAlignment, GameSettings
 from .contrastive import contrastive_loss
 
 ALIGNMENT_CHOICES = ChoiceEnum(["none", "soft", "hard"])
+GENERATOR_TARGET_CHOICES = ChoiceEnum(list(GENERATOR_TARGETS))
+INPUT_NORM_CHOICES = ChoiceEnum(list(INPUT_NORMS))
+MIXUP_MODE_CHOICES = ChoiceEnum(list(MIXUP_MODES))
+MIXUP_POSITION_CHOICES = ChoiceEnum(["tokens", "any"])
+MIXUP_LABEL_CHOICES = ChoiceEnum(["realised", "drawn"])
+SENTENCE_WEIGHT_CHOICES = ChoiceEnum(["target", "encoder", "one"])
 
 
 @dataclass
@@ -40,11 +47,26 @@ class SAlignCriterionConfig(LabelSmoothedCrossEntropyCriterionConfig):
     ctc_weight: float = field(
         default=0.3, metadata={"help": "weight of the CTC (ASR) loss on the acoustic encoder"}
     )
+    st_start_updates: int = field(
+        default=0,
+        metadata={
+            "help": "ST cross-entropy off before this update while MT, CTC and the alignment train "
+            "(the authors: 3000). ST's CE/CTC split is --st-weight / --ctc-weight (theirs: 0.7 / 0.3)"
+        },
+    )
     adversarial_weight: float = field(
-        default=4.0, metadata={"help": "soft: scale of the encoders' (generator) adversarial loss"}
+        default=1.0,
+        metadata={
+            "help": "soft: weight of the encoders' (generator) adversarial loss, on the per-token "
+            "scale of the ST cross-entropy: the sentence BCEs are summed with target-length "
+            "weights into the loss fairseq divides by the batch's target tokens, so the value "
+            "means the same at any batch size, GPU count and precision. The authors' at-scale "
+            "4.0 is not comparable: their loss is a length-weighted mean over sentences "
+            "back-propagated outside fp16 loss scaling (README, 'The adversarial weight')"
+        },
     )
     adversarial_warmup_updates: int = field(
-        default=1000, metadata={"help": "soft: generator loss off before this update"}
+        default=1000, metadata={"help": "soft: generator loss off before this update (authors: 1000)"}
     )
     adversarial_decay_start: int = field(
         default=25000, metadata={"help": "soft: generator weight starts its linear decay here"}
@@ -52,11 +74,79 @@ class SAlignCriterionConfig(LabelSmoothedCrossEntropyCriterionConfig):
     adversarial_decay_end: int = field(
         default=45000, metadata={"help": "soft: generator weight reaches 0 here"}
     )
-    mixup_prob: float = field(
-        default=0.3, metadata={"help": "soft: probability per batch of a mix-up discriminator pass"}
+    generator_target: GENERATOR_TARGET_CHOICES = field(
+        default="uniform",
+        metadata={
+            "help": "soft: uniform (both modalities towards 0.5, the authors'); text (only speech "
+            "moves, towards the text label: the MT-trained text space is the anchor)"
+        },
     )
-    mixup_discriminator_scale: float = field(
-        default=1.5, metadata={"help": "soft: discriminator loss scale in mix-up batches"}
+    modal_input_norm: INPUT_NORM_CHOICES = field(
+        default="batch",
+        metadata={
+            "help": "soft: batch standardises the modal network's input with the batch's joint "
+            "speech+text token statistics, so that an offset or scale shared by both "
+            "modalities cannot fool it; none feeds it raw T-enc states (the authors'), which the "
+            "encoders defeat on the demo without aligning anything (docs/ablations.md)"
+        },
+    )
+    discriminator_scale: float = field(
+        default=1.5, metadata={"help": "soft: scale of the discriminator loss (authors: 1.5)"}
+    )
+    discriminator_decay: bool = field(
+        default=False,
+        metadata={
+            "help": "soft: decay the discriminator loss with the generator's after "
+            "--adversarial-decay-start (the authors decay both)"
+        },
+    )
+    mixup_prob: float = field(
+        default=0.3, metadata={"help": "soft: probability per batch of a mix-up batch"}
+    )
+    mixup_mode: MIXUP_MODE_CHOICES = field(
+        default="discriminator",
+        metadata={
+            "help": "soft: discriminator (an extra mixed sequence, through T-enc without gradient, "
+            "trains only the modal network); replace (the authors': the mixed sequence replaces "
+            "the speech input of the discriminator and generator passes, with gradient)"
+        },
+    )
+    mixup_rate: Optional[float] = field(
+        default=None,
+        metadata={"help": "soft: fixed mix-up rate p in [0, 1]; unset: p ~ U(0, 1) per sentence (authors)"},
+    )
+    mixup_positions: MIXUP_POSITION_CHOICES = field(
+        default="tokens",
+        metadata={
+            "help": "soft: tokens (only positions whose CTC label is a token); any (blank "
+            "positions too, with the blank's embedding: the authors')"
+        },
+    )
+    mixup_label: MIXUP_LABEL_CHOICES = field(
+        default="realised",
+        metadata={
+            "help": "soft: realised (the fraction of positions actually replaced); drawn (the "
+            "drawn p, the authors')"
+        },
+    )
+    mixup_start_updates: int = field(
+        default=0, metadata={"help": "soft: no mix-up before this update (authors: 3000)"}
+    )
+    alignment_sentence_weight: SENTENCE_WEIGHT_CHOICES = field(
+        default="target",
+        metadata={
+            "help": "weights of the sentence-level alignment losses: target (target tokens, the "
+            "cross-entropies' scale); encoder (each input's encoder-output length, the authors'); "
+            "one (1 per sentence; also what --sentence-avg uses)"
+        },
+    )
+    alignment_grad_log_interval: int = field(
+        default=100,
+        metadata={
+            "help": "soft/hard: every N updates log the norm of the alignment loss's gradient "
+            "over the task losses' at the T-enc output (speech and text side): the generator's "
+            "strength in terms that mean the same in any code base; 0 disables it"
+        },
     )
     modal_hidden_dim: int = field(
         default=256, metadata={"help": "soft: bottleneck width of the modal network"}
@@ -66,6 +156,16 @@ class SAlignCriterionConfig(LabelSmoothedCrossEntropyCriterionConfig):
     contrastive_temperature: float = field(
         default=0.1, metadata={"help": "hard: InfoNCE temperature"}
     )
+
+
+# criterion options that are GameSettings fields of another name, and those of the same name
+GAME_OPTIONS = {
+    "weight": "adversarial_weight",
+    "warmup_updates": "adversarial_warmup_updates",
+    "decay_start": "adversarial_decay_start",
+    "decay_end": "adversarial_decay_end",
+}
+GAME_OPTIONS.update({f: f for f in GameSettings.__dataclass_fields__ if f not in GAME_OPTIONS})
 
 
 def validate(cfg: SAlignCriterionConfig, task) -> None:
@@ -78,6 +178,11 @@ def validate(cfg: SAlignCriterionConfig, task) -> None:
         problems.append("--label-smoothing must be in [0, 1)")
     if not 0.0 <= cfg.mixup_prob <= 1.0:
         problems.append("--mixup-prob must be in [0, 1]")
+    if cfg.mixup_rate is not None and not 0.0 <= cfg.mixup_rate <= 1.0:
+        problems.append("--mixup-rate must be in [0, 1] (leave it unset for p ~ U(0, 1))")
+    for name in ("discriminator_scale", "st_start_updates", "mixup_start_updates", "alignment_grad_log_interval"):
+        if getattr(cfg, name) < 0:
+            problems.append(f"--{name.replace('_', '-')} must be >= 0")
     if cfg.adversarial_decay_end < cfg.adversarial_decay_start:
         problems.append("--adversarial-decay-end must be >= --adversarial-decay-start")
     if cfg.alignment == "hard" and cfg.contrastive_temperature <= 0:
@@ -99,6 +204,27 @@ def validate(cfg: SAlignCriterionConfig, task) -> None:
         raise ValueError("salign criterion: " + "; ".join(problems))
 
 
+def gradient_ratios(alignment_loss, task_loss, speech, text):
+    """||d alignment / d h|| / ||d task / d h|| at the T-enc outputs h of speech and text.
+
+    Both gradients come from ``torch.autograd.grad`` on the unscaled losses of this batch, so the
+    ratio does not depend on fp16 loss scaling, batch size or how a code base normalises its
+    losses; it costs one extra backward of the task losses down to the T-enc output."""
+    if not (torch.is_tensor(alignment_loss) and alignment_loss.requires_grad):
+        return {}
+    outs = [speech["encoder_out"][0], text["encoder_out"][0]]
+    align = torch.autograd.grad(alignment_loss, outs, retain_graph=True, allow_unused=True)
+    task = torch.autograd.grad(task_loss, outs, retain_graph=True, allow_unused=True)
+    log = {}
+    for side, a, t in zip(("speech", "text"), align, task):
+        a_norm = 0.0 if a is None else a.float().norm().item()
+        t_norm = 0.0 if t is None else t.float().norm().item()
+        if t_norm > 0:
+            log[f"grad_ratio_{side}"] = a_norm / t_norm
+            log[f"grad_ratio_{side}_count"] = 1
+    return log
+
+
 @register_criterion("salign", dataclass=SAlignCriterionConfig)
 class SAlignCriterion(LabelSmoothedCrossEntropyCriterion):
     def __init__(self, cfg: SAlignCriterionConfig, task):
@@ -112,16 +238,9 @@ class SAlignCriterion(LabelSmoothedCrossEntropyCriterion):
         self.eos = task.target_dictionary.eos()
         self.adversarial = None
         if cfg.alignment == "soft":
+            settings = GameSettings(**{f: getattr(cfg, o) for f, o in GAME_OPTIONS.items()})
             self.adversarial = AdversarialAlignment(
-                embed_dim=task.model_embed_dim,
-                hidden_dim=cfg.modal_hidden_dim,
-                dropout=cfg.modal_dropout,
-                weight=cfg.adversarial_weight,
-                warmup_updates=cfg.adversarial_warmup_updates,
-                decay_start=cfg.adversarial_decay_start,
-                decay_end=cfg.adversarial_decay_end,
-                mixup_prob=cfg.mixup_prob,
-                mixup_discriminator_scale=cfg.mixup_discriminator_scale,
+                task.model_embed_dim, cfg.modal_hidden_dim, cfg.modal_dropout, settings
             )
 
     def forward(self, model, sample, reduce=True):
@@ -140,13 +259,16 @@ class SAlignCriterion(LabelSmoothedCrossEntropyCriterion):
         st_out = model(net_input["src_tokens"], net_input["src_lengths"], prev)
         speech = st_out[1]["encoder_out"]
         st_loss, st_nll = self.compute_loss(model, st_out, sample, reduce=reduce)
+        num_updates = getattr(model, "num_updates", 0)
 
         transcripts = net_input["src_txt_tokens"]
         targets, target_lengths = ctc_targets(transcripts, self.padding_idx, self.eos)
         asr_loss = ctc_loss(
             speech["ctc_logits"][0], speech["ctc_padding_mask"][0], targets, target_lengths, self.blank
         )
-        loss = cfg.st_weight * st_loss + cfg.ctc_weight * asr_loss
+        # ST off early (--st-start-updates): x 0 keeps every parameter in the graph under DDP
+        st_weight = 0.0 if self.training and num_updates < cfg.st_start_updates else cfg.st_weight
+        loss = st_weight * st_loss + cfg.ctc_weight * asr_loss
         log = {"st_loss": st_loss.data, "ctc_loss": asr_loss.data}
 
         text = None
@@ -159,22 +281,28 @@ class SAlignCriterion(LabelSmoothedCrossEntropyCriterion):
         elif cfg.alignment != "none":
             text = model.encoder(transcripts, net_input["src_txt_lengths"])
 
-        weights = self._sentence_weights(sample)
+        if cfg.alignment == "none":
+            return loss, *self._logging(model, st_out, sample, loss, st_nll, log)
+        speech_weights, text_weights = self._sentence_weights(sample, speech, text)
         if cfg.alignment == "soft":
             adv = self.adversarial(
-                model.encoder.textual_encoder, speech, text, weights, weights,
-                getattr(model, "num_updates", 0), self.blank,
+                model.encoder.textual_encoder, speech, text, speech_weights, text_weights,
+                num_updates, self.blank,
             )
-            if self.training:
-                loss = loss + adv["loss"]
+            align_loss, align_generator = adv["loss"], adv["weighted_adv_loss"]
             log.update(disc_loss=adv["disc_loss"].data, adv_loss=adv["adv_loss"].data)
             log.update(disc_correct_speech=adv["disc_correct_speech"], disc_correct_text=adv["disc_correct_text"])
             log["adv_weight"] = adv["adv_weight"] * sample["nsentences"]
-        elif cfg.alignment == "hard":
-            contrastive = (contrastive_loss(speech, text, cfg.contrastive_temperature) * weights).sum()
-            if self.training:
-                loss = loss + cfg.contrastive_weight * contrastive
+        else:
+            contrastive = contrastive_loss(speech, text, cfg.contrastive_temperature)
+            contrastive = (contrastive * 0.5 * (speech_weights + text_weights)).sum()
+            align_loss = align_generator = cfg.contrastive_weight * contrastive
             log["contrastive_loss"] = contrastive.data
+        if self.training:
+            interval = cfg.alignment_grad_log_interval
+            if interval > 0 and num_updates % interval == 0:
+                log.update(gradient_ratios(align_generator, loss, speech, text))
+            loss = loss + align_loss
         return loss, *self._logging(model, st_out, sample, loss, st_nll, log)
 
     def _ctc_only(self, model, sample):
@@ -202,13 +330,20 @@ class SAlignCriterion(LabelSmoothedCrossEntropyCriterion):
         loss, nll = self.compute_loss(model, net_output, sample)
         return loss, *self._logging(model, net_output, sample, loss, nll, {"mt_loss": loss.data})
 
-    def _sentence_weights(self, sample) -> torch.Tensor:
-        """Sentence-level losses weighted by target length, so that they sum on the same
-        per-token scale as the cross-entropies (or 1 each with --sentence-avg)."""
+    def _sentence_weights(self, sample, speech, text):
+        """Weights of the sentence-level alignment losses (speech, text), see
+        --alignment-sentence-weight; "target" sums them on the cross-entropies' per-token scale."""
         target = sample["target"]
-        if self.sentence_avg:
-            return target.new_ones(target.size(0), dtype=torch.float)
-        return target.ne(self.padding_idx).sum(dim=1).float()
+        kind = "one" if self.sentence_avg else self.cfg.alignment_sentence_weight
+        if kind == "one":
+            ones = target.new_ones(target.size(0), dtype=torch.float)
+            return ones, ones
+        if kind == "target":
+            lengths = target.ne(self.padding_idx).sum(dim=1).float()
+            return lengths, lengths
+        return tuple(
+            (~out["encoder_padding_mask"][0]).sum(dim=1).float() for out in (speech, text)
+        )
 
     def _logging(self, model, net_output, sample, loss, nll_loss, parts):
         sample_size = sample["target"].size(0) if self.sentence_avg else sample["ntokens"]
@@ -241,6 +376,10 @@ class SAlignCriterion(LabelSmoothedCrossEntropyCriterion):
         if any("mt_nll_loss" in log for log in logging_outputs):
             ntokens = total("ntokens")
             metrics.log_scalar("mt_nll_loss", total("mt_nll_loss") / ntokens / math.log(2), ntokens, round=3)
+        for side in ("speech", "text"):
+            count = total(f"grad_ratio_{side}_count")
+            if count > 0:
+                metrics.log_scalar(f"align_grad_ratio_{side}", total(f"grad_ratio_{side}") / count, count, round=4)
         if any("disc_correct_speech" in log for log in logging_outputs) and nsentences > 0:
             metrics.log_scalar("disc_acc_speech", total("disc_correct_speech") / nsentences, nsentences, round=3)
             metrics.log_scalar("disc_acc_text", total("disc_correct_text") / nsentences, nsentences, round=3)

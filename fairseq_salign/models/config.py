@@ -7,6 +7,7 @@ from fairseq.utils import get_available_activation_fns
 from omegaconf import II
 
 ADAPTER_CHOICES = ChoiceEnum(["linear", "ctc-soft", "ctc-shrink"])
+SHRINK_CHOICES = ChoiceEnum(["mean", "first"])
 ACTIVATION_CHOICES = ChoiceEnum(get_available_activation_fns())
 
 
@@ -49,6 +50,13 @@ class S2TSAlignConfig(FairseqDataclass):
             "weighted embeddings, SATE); ctc-shrink (collapse frames by CTC label, as the S-Align "
             "authors' code). ctc-soft is the default because ctc-shrink needs a CTC that already "
             "works (the authors start from a pretrained HuBERT)"
+        },
+    )
+    shrink_reduce: SHRINK_CHOICES = field(
+        default="mean",
+        metadata={
+            "help": "ctc-shrink: a run of frames with one CTC label becomes its mean (default: "
+            "every frame contributes) or its first frame (the authors' code)"
         },
     )
     untie_ctc_projection: bool = field(

@@ -43,7 +43,7 @@ class SAlignEncoder(FairseqEncoder):
         self.ctc_proj = nn.Linear(dim, len(dictionary))
         if not cfg.untie_ctc_projection:
             self.ctc_proj.weight = embed_tokens.weight
-        self.adapter = build_adapter(cfg.adapter, dim, blank=self.blank)
+        self.adapter = build_adapter(cfg.adapter, dim, blank=self.blank, reduce=getattr(cfg, "shrink_reduce", "mean"))
         self.textual_encoder = TextualEncoder(
             embed_tokens,
             nn.ModuleList(

@@ -62,18 +62,25 @@ class CTCSoftAdapter(nn.Module):
 
 
 class CTCShrinkAdapter(nn.Module):
-    """Collapse runs of frames with the same CTC label into one position (mean of the run).
+    """Collapse runs of frames with the same CTC label into one position: the mean of the run
+    (``reduce="mean"``, the default: every frame's state contributes) or its first frame
+    (``reduce="first"``, as the authors' code).
 
     As in the authors' code, labels are argmax at inference and gumbel-argmax in training (so
     early, mostly-blank predictions do not always collapse the same way). Blank runs are kept as
     positions: they carry pauses and unrecognised speech.
     """
 
-    def __init__(self, embed_dim: int, blank: int, gumbel: bool = True):
+    REDUCTIONS = ("mean", "first")
+
+    def __init__(self, embed_dim: int, blank: int, gumbel: bool = True, reduce: str = "mean"):
         super().__init__()
+        if reduce not in self.REDUCTIONS:
+            raise ValueError(f"--shrink-reduce must be one of {self.REDUCTIONS}, got {reduce!r}")
         self.layer_norm = LayerNorm(embed_dim)
         self.blank = blank
         self.gumbel = gumbel
+        self.reduce = reduce
 
     def forward(self, x, padding_mask, ctc_logits, embed_weight) -> AdapterOutput:
         padding_mask = _no_pad_mask(x, padding_mask)
@@ -95,12 +102,17 @@ class CTCShrinkAdapter(nn.Module):
         sums.index_add_(0, flat.reshape(-1), states)
         counts = states.new_zeros(bsz * (max_len + 1))
         counts.index_add_(0, flat.reshape(-1), valid.reshape(-1).to(states.dtype))
-        means = (sums / counts.clamp(min=1).unsqueeze(-1)).view(bsz, max_len + 1, -1)[:, :max_len]
+        if self.reduce == "first":
+            firsts = states.new_zeros(bsz * (max_len + 1), x.size(-1))
+            firsts[flat[starts]] = x.transpose(0, 1)[starts]
+            pooled = firsts.view(bsz, max_len + 1, -1)[:, :max_len]
+        else:
+            pooled = (sums / counts.clamp(min=1).unsqueeze(-1)).view(bsz, max_len + 1, -1)[:, :max_len]
         tokens = labels.new_full((bsz * (max_len + 1),), self.blank)
         tokens[flat[starts]] = labels[starts]
         tokens = tokens.view(bsz, max_len + 1)[:, :max_len]
         new_mask = torch.arange(max_len, device=x.device).unsqueeze(0) >= lengths.unsqueeze(1)
-        return AdapterOutput(self.layer_norm(means), new_mask, tokens)
+        return AdapterOutput(self.layer_norm(pooled), new_mask, tokens)
 
 
 ADAPTERS: Dict[str, Type[nn.Module]] = {
@@ -110,7 +122,10 @@ ADAPTERS: Dict[str, Type[nn.Module]] = {
 }
 
 
-def build_adapter(name: str, embed_dim: int, blank: int) -> nn.Module:
+def build_adapter(name: str, embed_dim: int, blank: int, **options) -> nn.Module:
+    """``options`` go to the adapters that take them (``reduce`` for ctc-shrink)."""
     if name not in ADAPTERS:
         raise ValueError(f"--adapter {name!r} is not one of {sorted(ADAPTERS)}")
-    return ADAPTERS[name](embed_dim, blank=blank)
+    cls = ADAPTERS[name]
+    accepted = cls.__init__.__code__.co_varnames[: cls.__init__.__code__.co_argcount]
+    return cls(embed_dim, blank=blank, **{k: v for k, v in options.items() if k in accepted})
