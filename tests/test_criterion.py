@@ -195,3 +195,108 @@ def test_asr_stage_trains_only_the_acoustic_encoder_and_ctc_head(corpus, mt_chec
 def test_asr_stage_refuses_alignment(corpus):
     with pytest.raises(ValueError, match="pass --alignment none for ASR pre-training"):
         build_in_process(corpus, "--training-stage", "asr", "--alignment", "hard")
+
+
+def _train_step_log(corpus, *options, num_updates=0):
+    """One training-mode criterion call; the same seeds give the same model and batch."""
+    torch.manual_seed(0)
+    task, model, criterion = build_in_process(corpus, *options)
+    model.train()
+    criterion.train()
+    model.set_num_updates(num_updates)
+    torch.manual_seed(0)
+    sample = first_batch(task, "train_st")
+    torch.manual_seed(0)
+    loss, _, log = criterion(model, sample)
+    return loss, log
+
+
+def test_st_loss_is_off_before_st_start_updates(corpus):
+    task, model, criterion = build_in_process(
+        corpus, "--alignment", "none", "--dropout", "0", "--st-start-updates", "10"
+    )
+    model.eval()  # no dropout anywhere: the two calls see the same network
+    criterion.train()
+    sample = first_batch(task, "train_st")
+    losses = {}
+    for updates in (9, 10):
+        model.set_num_updates(updates)
+        losses[updates], _, log = criterion(model, sample)
+    # default weights: ST 1, CTC 0.3, MT 0.5
+    torch.testing.assert_close(losses[9], 0.3 * log["ctc_loss"] + 0.5 * log["mt_loss"])
+    torch.testing.assert_close(losses[10] - losses[9], log["st_loss"])
+
+
+def test_st_as_a_ce_ctc_split(corpus):
+    """The authors' ST = 0.7 CE + 0.3 CTC is --st-weight 0.7 --ctc-weight 0.3."""
+    loss, log = _train_step_log(
+        corpus, "--alignment", "none", "--st-weight", "0.7", "--ctc-weight", "0.3", "--mt-weight", "0"
+    )
+    torch.testing.assert_close(loss, 0.7 * log["st_loss"] + 0.3 * log["ctc_loss"])
+
+
+@pytest.mark.parametrize("kind", ["target", "encoder", "one"])
+def test_alignment_sentence_weights(corpus, kind):
+    task, model, criterion = build_in_process(corpus, "--alignment", "hard", "--alignment-sentence-weight", kind)
+    sample = first_batch(task, "train_st")
+    net = sample["net_input"]
+    speech = model(net["src_tokens"], net["src_lengths"], net["prev_output_tokens"])[1]["encoder_out"]
+    text = model.encoder(net["src_txt_tokens"], net["src_txt_lengths"])
+    s_w, t_w = criterion._sentence_weights(sample, speech, text)
+    if kind == "target":
+        expected = sample["target"].ne(task.target_dictionary.pad()).sum(1).float()
+        torch.testing.assert_close(s_w, expected) and torch.testing.assert_close(t_w, expected)
+    elif kind == "encoder":
+        torch.testing.assert_close(s_w, (~speech["encoder_padding_mask"][0]).sum(1).float())
+        torch.testing.assert_close(t_w, net["src_txt_lengths"].float())
+        assert not torch.equal(s_w, t_w)
+    else:
+        assert s_w.eq(1).all() and t_w.eq(1).all()
+
+
+@pytest.mark.parametrize("alignment", ["soft", "hard"])
+def test_gradient_ratio_is_logged_on_its_interval_and_computed_by_hand(corpus, alignment):
+    options = ("--alignment", alignment, "--adversarial-warmup-updates", "0", "--mixup-prob", "0",
+               "--dropout", "0", "--alignment-grad-log-interval", "5")
+    _, off = _train_step_log(corpus, *options, num_updates=3)
+    assert "grad_ratio_speech" not in off
+    task, model, criterion = build_in_process(corpus, *options)
+    model.train()
+    criterion.train()
+    model.set_num_updates(5)
+    sample = first_batch(task, "train_st")
+    captured = {}
+    from fairseq_salign.criterions import salign
+
+    real = salign.gradient_ratios
+
+    def spy(align, task_loss, speech, text):
+        captured.update(align=align, task=task_loss, speech=speech["encoder_out"][0])
+        return real(align, task_loss, speech, text)
+
+    salign.gradient_ratios = spy
+    try:
+        _, _, log = criterion(model, sample)
+    finally:
+        salign.gradient_ratios = real
+    (g_align,) = torch.autograd.grad(captured["align"], captured["speech"], retain_graph=True)
+    (g_task,) = torch.autograd.grad(captured["task"], captured["speech"], retain_graph=True)
+    assert log["grad_ratio_speech"] == pytest.approx((g_align.norm() / g_task.norm()).item(), rel=1e-4)
+    assert log["grad_ratio_speech"] > 0 and log["grad_ratio_text"] > 0
+    # scaling every loss by the same factor (fp16 loss scaling, another normalisation) leaves it
+    ratio = salign.gradient_ratios(128 * captured["align"], 128 * captured["task"], {"encoder_out": [captured["speech"]]},
+                                   {"encoder_out": [captured["speech"]]})
+    assert ratio["grad_ratio_speech"] == pytest.approx(log["grad_ratio_speech"], rel=1e-4)
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (("--mixup-rate", "1.5"), "--mixup-rate must be in [0, 1]"),
+        (("--discriminator-scale", "-1"), "--discriminator-scale must be >= 0"),
+        (("--st-start-updates", "-3"), "--st-start-updates must be >= 0"),
+    ],
+)
+def test_invalid_game_options_are_rejected_at_start(corpus, options, message):
+    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        build_in_process(corpus, *options)

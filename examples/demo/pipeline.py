@@ -118,7 +118,7 @@ class Pipeline:
         self.say(f"external MT data: {len(pairs)} Ding pairs not in the corpus -> {path.name}")
 
     # ---- training -----------------------------------------------------------------------------
-    def _train_args(self, save_dir: Path, *extra) -> List:
+    def _train_args(self, save_dir: Path, *extra, seed=None) -> List:
         return [
             BIN / "fairseq-train", self.data, "--user-dir", self.repo / "fairseq_salign",
             "--task", "speech_to_text_salign", "--train-subset", "train_st",
@@ -128,7 +128,7 @@ class Pipeline:
             "--adam-betas", "(0.9, 0.98)", "--clip-norm", "10", "--lr-scheduler", "inverse_sqrt",
             "--save-dir", save_dir, "--keep-last-epochs", self.args.average,
             "--no-progress-bar", "--log-interval", "25", "--num-workers", "0",
-            "--seed", self.args.seed, *self.device_flags, *extra,
+            "--seed", self.args.seed if seed is None else seed, *self.device_flags, *extra,
         ]
 
     def train_mt(self) -> None:
@@ -152,7 +152,10 @@ class Pipeline:
             "--max-epoch", e, "--no-epoch-checkpoints", "--validate-interval", "5",
         ))
 
-    def train_st(self, mode: str) -> None:
+    def train_st(self, mode: str, name: str = None, extra_args=(), seed=None, keep_epochs=None) -> None:
+        """Stage 2 in one alignment mode into checkpoints/NAME (NAME defaults to the mode);
+        ``extra_args`` come last on the command line, so they override the demo's."""
+        name = name or mode
         e = self.args.st_epochs
         updates = e * self.st_updates_per_epoch()
         extra = []
@@ -161,16 +164,19 @@ class Pipeline:
                      "--adversarial-warmup-updates", updates // 10,
                      "--adversarial-decay-start", updates // 2,
                      "--adversarial-decay-end", updates * 9 // 10 + 1]
+        if keep_epochs:
+            extra += ["--keep-last-epochs", keep_epochs]
         what = "ST + MT + CTC" + (" + alignment" if mode != "none" else "")
-        self.say(f"stage 2 ({mode}): {what}, {e} epochs = {updates} updates")
-        save_dir = self.ckpt / mode
-        self.run(f"train_{mode}", self._train_args(
+        self.say(f"stage 2 ({name}): {what}, {e} epochs = {updates} updates")
+        save_dir = self.ckpt / name
+        self.run(f"train_{name}", self._train_args(
             save_dir, "--load-pretrained-mt-from", self.ckpt / "mt" / "checkpoint_best.pt",
             "--load-pretrained-acoustic-from", self.ckpt / "asr" / "checkpoint_last.pt",
             "--alignment", mode, "--lr", "2e-3", "--warmup-updates", max(updates // 8, 1),
             "--max-tokens", ST_MAX_TOKENS, "--max-epoch", e, "--validate-interval", "2", *extra,
+            *extra_args, seed=seed,
         ))
-        self.run(f"average_{mode}", [BIN / "salign-average", "--save-dir", save_dir,
+        self.run(f"average_{name}", [BIN / "salign-average", "--save-dir", save_dir,
                                      "--num-epochs", self.args.average,
                                      "--output", save_dir / "average.pt"], show=None)
 
@@ -186,6 +192,7 @@ class Pipeline:
 
     # ---- evaluation ---------------------------------------------------------------------------
     def _generate(self, mode: str, infer: str, split: str) -> str:
+        """fairseq-generate with checkpoints/MODE/average.pt (MODE: a train_st name)."""
         scoring = ["--scoring", "wer"] if infer == "asr" else ["--beam", "5", "--scoring", "sacrebleu"]
         return self.run(f"generate_{mode}_{infer}_{split}", [
             BIN / "fairseq-generate", self.data, "--user-dir", self.repo / "fairseq_salign",
@@ -194,12 +201,16 @@ class Pipeline:
             "--max-len-b", "60", *scoring, *self.device_flags,
         ], show=None)
 
-    def evaluate(self, mode: str) -> Dict:
+    def evaluate(self, mode: str, conditions=None, keep_hypotheses: bool = False) -> Dict:
+        """Scores of checkpoints/MODE/average.pt; ``conditions``: (infer mode, split) pairs."""
         self.say(f"evaluating {mode}: ST, MT and ASR on tst-COMMON, ST on tst-HE")
         result = {}
-        for infer, split in (("st", "tst-COMMON"), ("mt", "tst-COMMON"), ("asr", "tst-COMMON"), ("st", "tst-HE")):
+        conditions = conditions or (("st", "tst-COMMON"), ("mt", "tst-COMMON"), ("asr", "tst-COMMON"), ("st", "tst-HE"))
+        for infer, split in conditions:
             rows = read_manifest(self.data / f"{split}_st.tsv")
             hyps = hypotheses(self._generate(mode, infer, split), len(rows), f"{mode} {infer} {split}")
+            if keep_hypotheses:
+                result[f"{infer}_hyps_{split}"] = hyps
             if infer == "asr":
                 result[f"asr_wer_{split}"] = wer(hyps, [r["src_text"] for r in rows])
             else:

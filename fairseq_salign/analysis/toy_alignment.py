@@ -40,6 +40,8 @@ class ToyConfig:
     vocab: int = 68
     feat_dim: int = 48
     noise: float = 0.0
+    layers: int = 1  # T-enc layers between the inputs and the modal network
+    task_weight: float = 1.0  # 0: the adversarial module alone moves the encoders
     batch: int = 32
     max_len: int = 8
     lr: float = 2e-3
@@ -87,7 +89,7 @@ class ToyModel(nn.Module):
         )
         embed = nn.Embedding(cfg.vocab, cfg.dim, padding_idx=PAD)
         self.textual_encoder = TextualEncoder(
-            embed, nn.ModuleList([TransformerEncoderLayer(layer_args)]), 64, 0.0, True
+            embed, nn.ModuleList([TransformerEncoderLayer(layer_args) for _ in range(cfg.layers)]), 64, 0.0, True
         )
         self.front = nn.Linear(cfg.feat_dim, cfg.dim)
         # one task head per modality: nothing but the adversarial game pulls the spaces together
@@ -137,7 +139,7 @@ def run(cfg: ToyConfig, log_every: int = 0) -> Dict[str, float]:
         adv = adversarial(model.textual_encoder, speech, text, weights, weights, step, BLANK, generator=g)
         ntokens = float(weights.sum())
         optimizer.zero_grad()
-        ((task + adv["loss"]) / ntokens).backward()
+        ((cfg.task_weight * task + adv["loss"]) / ntokens).backward()
         optimizer.step()
         if log_every and (step % log_every == 0 or step == cfg.steps - 1):
             record = {

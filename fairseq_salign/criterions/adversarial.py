@@ -27,7 +27,7 @@ from ..modules import ModalNetwork, mix_speech_with_text
 from ..modules.modal_network import joint_token_stats
 
 MIXUP_MODES = ("discriminator", "replace")
-GENERATOR_TARGETS = ("uniform", "text")
+GENERATOR_TARGETS = ("uniform", "text", "features")
 INPUT_NORMS = ("batch", "none")
 
 
@@ -69,6 +69,22 @@ class GameSettings:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
         if self.mixup_rate is not None and not 0.0 <= self.mixup_rate <= 1.0:
             raise ValueError(f"mixup_rate must be in [0, 1], got {self.mixup_rate}")
+
+
+class _Features(nn.Module):
+    """Calls ``ModalNetwork.features`` under ``functional_call`` (which only runs forward)."""
+
+    def __init__(self, network: ModalNetwork):
+        super().__init__()
+        self.network = network
+
+    def forward(self, x, padding_mask, stats):
+        return self.network.features(x, padding_mask, stats)
+
+
+def _call_features(network, params, x, padding_mask, stats):
+    wrapped = {f"network.{name}": p for name, p in params.items()}
+    return functional_call(_Features(network), wrapped, (x, padding_mask, stats))
 
 
 class Mixed(NamedTuple):
@@ -135,8 +151,9 @@ class AdversarialAlignment(nn.Module):
         def stats(detach: bool):
             if not norm:
                 return None
-            pairs = [(d_out, s_mask), (t_out, t_mask)]
-            return joint_token_stats([(x.detach() if detach else x, m) for x, m in pairs])
+            # with target "text" the text side is the anchor: not even the statistics move it
+            t_in = t_out.detach() if detach or s.generator_target == "text" else t_out
+            return joint_token_stats([(d_out.detach() if detach else d_out, s_mask), (t_in, t_mask)])
 
         d_stats = stats(detach=True)
         logit_d = disc(d_out.detach(), s_mask, d_stats)
@@ -156,12 +173,9 @@ class AdversarialAlignment(nn.Module):
         if gen_weight > 0 or not self.training:
             frozen = {name: p.detach() for name, p in disc.named_parameters()}
             g_stats = stats(detach=False)
-            g_s = functional_call(disc, frozen, (d_out, s_mask, g_stats))
-            if s.generator_target == "uniform":
-                g_t = functional_call(disc, frozen, (t_out, t_mask, g_stats))
-                gen_loss = (_bce(g_s, 0.5) * speech_weights).sum() + (_bce(g_t, 0.5) * text_weights).sum()
-            else:  # "text": only speech moves, towards the text label; text is the anchor
-                gen_loss = (_bce(g_s, 1.0) * speech_weights).sum()
+            gen_loss = self._generator_loss(
+                frozen, (d_out, s_mask, speech_weights), (t_out, t_mask, text_weights), g_stats
+            )
         else:
             gen_loss = s_out.new_zeros((), dtype=torch.float)
         return {
@@ -174,6 +188,27 @@ class AdversarialAlignment(nn.Module):
             "disc_correct_speech": (logit_s.detach() < 0).sum(),
             "disc_correct_text": (logit_t.detach() > 0).sum(),
         }
+
+    def _generator_loss(self, frozen, speech, text, stats):
+        """The encoders' loss against the frozen modal network; ``speech``/``text`` are
+        (T x B x C states, B x T padding mask, B sentence weights)."""
+        target = self.settings.generator_target
+        (s_out, s_mask, s_w), (t_out, t_mask, t_w) = speech, text
+        if target == "features":
+            # Feature matching (Salimans et al., 2016): squared distance between the weighted
+            # means of the network's pooled features of speech and of text, times the batch's
+            # total weight (the scale of the BCE sums). It vanishes only when the feature means
+            # agree: the encoders cannot satisfy it by parking sentences on the boundary.
+            f_s = _call_features(self.modal_network, frozen, s_out, s_mask, stats).float()
+            f_t = _call_features(self.modal_network, frozen, t_out, t_mask, stats).float()
+            mean_s = (f_s * s_w.unsqueeze(1)).sum(0) / s_w.sum().clamp(min=1e-6)
+            mean_t = (f_t * t_w.unsqueeze(1)).sum(0) / t_w.sum().clamp(min=1e-6)
+            return 0.5 * (s_w.sum() + t_w.sum()) * ((mean_s - mean_t) ** 2).sum()
+        g_s = functional_call(self.modal_network, frozen, (s_out, s_mask, stats))
+        if target == "uniform":
+            g_t = functional_call(self.modal_network, frozen, (t_out, t_mask, stats))
+            return (_bce(g_s, 0.5) * s_w).sum() + (_bce(g_t, 0.5) * t_w).sum()
+        return (_bce(g_s, 1.0) * s_w).sum()  # "text": only speech moves; text is the anchor
 
     def _mix(self, textual_encoder, speech, blank, generator) -> Mixed:
         """The T-adapter output with positions replaced by the embedding of their CTC-predicted

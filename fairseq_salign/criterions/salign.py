@@ -77,8 +77,10 @@ class SAlignCriterionConfig(LabelSmoothedCrossEntropyCriterionConfig):
     generator_target: GENERATOR_TARGET_CHOICES = field(
         default="uniform",
         metadata={
-            "help": "soft: uniform (both modalities towards 0.5, the authors'); text (only speech "
-            "moves, towards the text label: the MT-trained text space is the anchor)"
+            "help": "soft: the encoders' objective against the frozen modal network: uniform "
+            "(both modalities towards 0.5, the authors'); text (only speech moves, towards the "
+            "text label: the MT-trained text space is the anchor); features (match the means of "
+            "the network's pooled features of speech and text: feature matching)"
         },
     )
     modal_input_norm: INPUT_NORM_CHOICES = field(

@@ -50,12 +50,18 @@ class ModalNetwork(nn.Module):
         self.layer_norm = LayerNorm(embed_dim)
         self.out = nn.Linear(embed_dim, 1)
 
-    def forward(
+    def features(
         self, x: torch.Tensor, padding_mask: Optional[torch.Tensor], stats: Optional[Stats] = None
     ) -> torch.Tensor:
-        """``x``: T x B x C encoder output, ``padding_mask``: B x T (True = pad) -> B logits."""
+        """The pooled B x C sentence features the final logit reads."""
         if stats is not None:
             mean, std = stats
             x = ((x.float() - mean) / std).to(self.fc1.weight.dtype)
         h = self.layer_norm(x + self.dropout(self.fc2(F.relu(self.fc1(x)))))
-        return self.out(masked_mean(h, padding_mask)).squeeze(-1)
+        return masked_mean(h, padding_mask)
+
+    def forward(
+        self, x: torch.Tensor, padding_mask: Optional[torch.Tensor], stats: Optional[Stats] = None
+    ) -> torch.Tensor:
+        """``x``: T x B x C encoder output, ``padding_mask``: B x T (True = pad) -> B logits."""
+        return self.out(self.features(x, padding_mask, stats)).squeeze(-1)
