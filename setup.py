@@ -37,6 +37,10 @@ setup(
         "kaldi-native-fbank>=1.18",
         "PyYAML>=6.0",
         "matplotlib>=3.8",  # salign-analyze's modality-space plot
+        # fairseq's --tensorboard-logdir writes nothing without a SummaryWriter; tensorboardX is
+        # the light one (numpy + protobuf), torch.utils.tensorboard would need all of tensorboard
+        "tensorboardX>=2.6",
+        "protobuf>=3.20",
     ],
     extras_require={"test": ["pytest>=7"]},
     entry_points={

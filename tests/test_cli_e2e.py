@@ -25,7 +25,8 @@ def stage2(corpus, mt_checkpoint, tmp_path_factory):
     """Stage 2 with S-Align from the stage-1 checkpoint: 2 updates, then resumed to 4."""
     save_dir = tmp_path_factory.mktemp("stage2_soft")
     common = ["--load-pretrained-mt-from", mt_checkpoint, "--alignment", "soft",
-              "--adversarial-warmup-updates", "1", "--mixup-prob", "0.5"]
+              "--adversarial-warmup-updates", "1", "--mixup-prob", "0.5",
+              "--alignment-grad-log-interval", "1", "--tensorboard-logdir", save_dir / "tb"]
     first = run_cli("fairseq-train", train_args(corpus, save_dir, *common, "--max-update", "2"))
     resumed = run_cli("fairseq-train", train_args(corpus, save_dir, *common, "--max-update", "4"))
     return save_dir, first.stdout + first.stderr, resumed.stdout + resumed.stderr
@@ -35,9 +36,43 @@ def test_multitask_training_logs_every_loss_part(stage2):
     _, log, _ = stage2
     line = [l for l in log.splitlines() if "train_inner" in l][-1]
     for key in ("st_loss", "mt_loss", "ctc_loss", "disc_loss", "adv_loss",
-                "disc_acc_speech", "disc_acc_text", "adv_weight"):
+                "disc_acc_speech", "disc_acc_text", "adv_weight",
+                "align_grad_ratio_speech", "align_grad_ratio_text"):
         assert f"{key}=" in line, key
     assert "loaded" in log and "--load-pretrained-mt-from" in log
+
+
+def read_scalars(event_dir):
+    """{tag: [(step, value)]} from the TensorBoard event files under ``event_dir`` (the TFRecord
+    framing read by hand, records decoded with tensorboardX's own Event protobuf)."""
+    import struct
+
+    from tensorboardX.proto.event_pb2 import Event
+
+    scalars = {}
+    for path in sorted(event_dir.glob("events.out.tfevents.*")):
+        data = path.read_bytes()
+        pos = 0
+        while pos < len(data):
+            (length,) = struct.unpack("<Q", data[pos:pos + 8])
+            event = Event.FromString(data[pos + 12:pos + 12 + length])
+            pos += 12 + length + 4
+            for value in event.summary.value:
+                scalars.setdefault(value.tag, []).append((event.step, value.simple_value))
+    return scalars
+
+
+def test_tensorboard_holds_the_alignment_curves(stage2):
+    save_dir, log, _ = stage2
+    assert "tensorboard not found" not in log
+    inner = read_scalars(save_dir / "tb" / "train_inner")
+    for tag in ("disc_acc_speech", "disc_acc_text", "adv_loss", "disc_loss", "st_loss",
+                "align_grad_ratio_speech"):
+        assert tag in inner, (tag, sorted(inner))
+    # one point per update, the resumed run (updates 3-4) continuing the first run's curve
+    assert [step for step, _ in inner["disc_acc_speech"]] == [1, 2, 3, 4]
+    assert all(value > 0 for _, value in inner["align_grad_ratio_speech"])
+    assert "valid" in {p.name for p in (save_dir / "tb").iterdir()}
 
 
 def test_training_resumes_from_checkpoint_last(stage2):
