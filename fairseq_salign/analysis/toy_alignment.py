@@ -41,7 +41,7 @@ class ToyConfig:
     feat_dim: int = 48
     noise: float = 0.0
     layers: int = 1  # T-enc layers between the inputs and the modal network
-    task_weight: float = 1.0  # 0: the adversarial module alone moves the encoders
+    task_weight: float = 0.0  # 0: the adversarial module alone moves the encoders; 1: + a task
     batch: int = 32
     max_len: int = 8
     lr: float = 2e-3
@@ -131,6 +131,8 @@ def run(cfg: ToyConfig, log_every: int = 0) -> Dict[str, float]:
     params = list(model.parameters()) + list(adversarial.parameters())
     optimizer = torch.optim.Adam(params, lr=cfg.lr, betas=(0.9, 0.98))
     history = []
+    tail = max(cfg.steps // 6, 1)  # the discriminator's accuracy is averaged over the last steps
+    correct = {"speech": 0, "text": 0}
     for step in range(cfg.steps):
         tokens, feats, pad = data.batch(cfg.batch)
         speech, text = model.encode(tokens, feats, pad)
@@ -141,6 +143,9 @@ def run(cfg: ToyConfig, log_every: int = 0) -> Dict[str, float]:
         optimizer.zero_grad()
         ((cfg.task_weight * task + adv["loss"]) / ntokens).backward()
         optimizer.step()
+        if step >= cfg.steps - tail:
+            correct["speech"] += adv["disc_correct_speech"].item()
+            correct["text"] += adv["disc_correct_text"].item()
         if log_every and (step % log_every == 0 or step == cfg.steps - 1):
             record = {
                 "step": step,
@@ -156,13 +161,16 @@ def run(cfg: ToyConfig, log_every: int = 0) -> Dict[str, float]:
         tokens, feats, pad = data.batch(256)
         speech, text = model.encode(tokens, feats, pad)
         s, t = pooled(speech), pooled(text)
+        paired_distance = float(np.linalg.norm(s - t, axis=1).mean() / np.linalg.norm(t - t.mean(0), axis=1).mean())
         logits = model.heads["speech"](speech["encoder_out"][0].transpose(0, 1))
         speech_token_acc = float((logits.argmax(-1)[~pad] == tokens[~pad]).float().mean())
     return {
         "probe_accuracy": probe_accuracy(s, t),
         "mmd2_rbf": mmd2_rbf(s, t),
+        "paired_distance": paired_distance,  # |s_i - t_i| over the text spread: 0 = aligned pairs
+        "disc_acc_speech": correct["speech"] / (tail * cfg.batch),
+        "disc_acc_text": correct["text"] / (tail * cfg.batch),
         "speech_token_accuracy": speech_token_acc,
-        "final_task_loss": history[-1]["task"] if history else None,
     }
 
 

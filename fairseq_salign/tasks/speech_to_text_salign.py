@@ -21,6 +21,7 @@ from fairseq.tasks.speech_to_text import SpeechToTextTask
 from omegaconf import II
 
 from .ctc_generator import CTCGreedyGenerator
+from .dev_bleu import bleu_statistics, parse_generation_args, reduce_bleu
 from .text_pairs import text_pair_dataset, transcripts_as_targets
 
 logger = logging.getLogger(__name__)
@@ -66,6 +67,18 @@ class SpeechToTextSAlignConfig(FairseqDataclass):
             "(transcript -> translation), asr (CTC greedy decoding; score with --scoring wer). "
             "In st/asr mode transcripts are not even loaded"
         },
+    )
+    eval_bleu: bool = field(
+        default=False,
+        metadata={
+            "help": "decode every validation batch and log the dev set's corpus BLEU as 'bleu' "
+            "(sacreBLEU, detokenized), for --best-checkpoint-metric bleu "
+            "--maximize-best-checkpoint-metric and --keep-best-checkpoints N"
+        },
+    )
+    eval_bleu_args: str = field(
+        default='{"beam": 5}',
+        metadata={"help": "--eval-bleu: generation options as JSON, e.g. '{\"beam\": 8}'"},
     )
     seed: int = II("common.seed")
     train_subset: str = II("dataset.train_subset")
@@ -123,6 +136,11 @@ class SpeechToTextSAlignTask(SpeechToTextTask):
         cfg.input_channels = self.data_cfg.input_channels
         model = super(SpeechToTextTask, self).build_model(cfg, from_checkpoint)
         self.model_embed_dim = cfg.encoder_embed_dim  # the criterion's modal network needs it
+        if self.cfg.eval_bleu:
+            if self.cfg.infer_mode == "asr" or self.cfg.training_stage == "asr":
+                raise ValueError("--eval-bleu scores translations: it does not apply to ASR")
+            self._bleu_generator = self.build_generator([model], parse_generation_args(self.cfg.eval_bleu_args))
+            self._bleu_bpe = self.build_bpe(self.cfg)
         if not from_checkpoint:
             from ..models.pretrained import load_pretrained_parts
 
@@ -203,6 +221,16 @@ class SpeechToTextSAlignTask(SpeechToTextTask):
                 "fairseq would drop the last, shorter batch"
             )
         return super().get_batch_iterator(dataset, *args, required_batch_size_multiple=1, **kwargs)
+
+    def valid_step(self, sample, model, criterion):
+        loss, sample_size, logging_output = super().valid_step(sample, model, criterion)
+        if self.cfg.eval_bleu:
+            logging_output.update(bleu_statistics(self, self._bleu_generator, model, sample, self._bleu_bpe))
+        return loss, sample_size, logging_output
+
+    def reduce_metrics(self, logging_outputs, criterion):
+        super().reduce_metrics(logging_outputs, criterion)
+        reduce_bleu(logging_outputs)
 
     # ---- inference ---------------------------------------------------------------------------
     def build_generator(self, models, args, seq_gen_cls=None, extra_gen_cls_kwargs=None):
