@@ -3,11 +3,12 @@
 Why: on real speech it takes many minutes to see whether the modal network aligns anything, and
 a failure there can come from the data, the schedule or the game itself. Here the game is
 isolated: sentences of random tokens reach the real ``TextualEncoder`` either as token
-embeddings ("text") or through a fresh linear front end from noisy, token-dependent feature
-vectors with a modality offset ("speech"); a per-position token classifier on the T-enc output
-plays the task loss (it keeps the content, as ST/MT do); the real ``AdversarialAlignment`` is
-added on top, and after training a fresh logistic-regression probe on mean-pooled outputs (the
-same probe as ``salign-analyze``) says whether the two spaces can still be told apart.
+embeddings ("text") or through a fresh linear front end from token-dependent feature vectors
+with a constant modality offset ("speech"; a linear map can align the two exactly). By default
+(``task_weight`` 0) only the real ``AdversarialAlignment`` moves the encoders; ``task_weight`` 1
+adds a per-position token classifier per modality as the task. After training, a fresh
+logistic-regression probe on mean-pooled outputs (the one ``salign-analyze`` uses) and MMD^2 say
+whether the two spaces can still be told apart.
 
     python -m fairseq_salign.analysis.toy_alignment --adversarial-weight 1.0
 """

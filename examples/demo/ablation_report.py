@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""Tables and a plot from the runs of examples/demo/ablations.py (OUT/ablations.jsonl): one
+row per variant, each cell the mean over seeds with the per-seed values, and a PNG of the modal
+network's accuracy (train log) and the T-enc space's MMD^2 (epoch checkpoints) over updates.
+
+    python examples/demo/ablation_report.py --runs demo/ablations.jsonl --out docs/ablations
+"""
+import argparse
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+COLUMNS = [  # (header, getter)
+    ("ST BLEU", lambda r: r["scores"]["st_bleu_tst-COMMON"]["score"]),
+    ("ST chrF", lambda r: r["scores"]["st_chrf_tst-COMMON"]["score"]),
+    ("MT BLEU", lambda r: r["scores"]["mt_bleu_tst-COMMON"]["score"]),
+    ("ASR WER %", lambda r: r["scores"]["asr_wer_tst-COMMON"]["score"]),
+    ("disc acc speech / text", lambda r: _last(r, "disc_acc_speech", "disc_acc_text")),
+    ("grad ratio (speech)", lambda r: _last(r, "align_grad_ratio_speech")),
+    ("probe acc", lambda r: r["gap"]["probe_accuracy"]),
+    ("MMD^2", lambda r: r["gap"]["mmd2_rbf"]),
+    ("pair cos", lambda r: r["gap"]["paired_cosine"]),
+    ("R@1", lambda r: r["gap"]["retrieval_top1"]),
+    ("ST vs none: p (paired bs)", lambda r: r["scores"].get("st_paired_vs_none", {}).get("p_value")),
+]
+
+
+def _last(run, *keys):
+    """The last logged value of each key in the run's train_inner lines (None if never)."""
+    values = []
+    for key in keys:
+        points = [v[key] for _, v in run["train_curve"] if key in v]
+        values.append(points[-1] if points else None)
+    return values[0] if len(values) == 1 else tuple(values)
+
+
+def _fmt(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return "-"
+    if isinstance(values[0], tuple):
+        parts = list(zip(*values))
+        return " / ".join(_fmt(list(p)) for p in parts)
+    text = "{:.3g}".format(float(np.mean(values)))
+    return text if len(values) == 1 else f"{text} ({', '.join('{:.3g}'.format(v) for v in values)})"
+
+
+def table(runs):
+    by_variant = defaultdict(list)
+    for run in runs:
+        by_variant[run["variant"]].append(run)
+    lines = ["| variant | seeds | " + " | ".join(h for h, _ in COLUMNS) + " |",
+             "|---" * (len(COLUMNS) + 2) + "|"]
+    for variant, group in by_variant.items():
+        group.sort(key=lambda r: r["seed"])
+        cells = [_fmt([get(r) for r in group]) for _, get in COLUMNS]
+        lines.append(f"| {variant} | {','.join(str(r['seed']) for r in group)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot(runs, path: Path, variants=("none", "hard", "soft"), seed=1):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    chosen = {r["variant"]: r for r in runs if r["seed"] == seed and r["variant"] in variants}
+    fig, (ax_d, ax_m) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for variant, run in chosen.items():
+        curve = [(u, v) for u, v in run["train_curve"] if "disc_acc_speech" in v]
+        if curve:
+            ax_d.plot([u for u, _ in curve], [v["disc_acc_speech"] for _, v in curve], label=f"{variant}: speech")
+            ax_d.plot([u for u, _ in curve], [v["disc_acc_text"] for _, v in curve], "--", label=f"{variant}: text")
+        epochs = run.get("gap_by_epoch") or []
+        if epochs:
+            per_epoch = max(int(run["train_curve"][-1][0]) // max(len(epochs), 1), 1) if run["train_curve"] else 1
+            xs = [int("".join(c for c in e["label"] if c.isdigit())) * per_epoch for e in epochs]
+            ax_m.plot(xs, [e["mmd2_rbf"] for e in epochs], marker="o", label=variant)
+    ax_d.set(title="modal network accuracy (train batches)", xlabel="update", ylabel="accuracy", ylim=(0, 1.05))
+    ax_m.set(title="MMD$^2$ speech vs text, tst-COMMON", xlabel="update (epoch checkpoints)", ylabel="MMD$^2$")
+    for ax in (ax_d, ax_m):
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--runs", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True, help="writes OUT.md and OUT.png")
+    args = p.parse_args(argv)
+    runs = [json.loads(line) for line in args.runs.read_text().splitlines() if line.strip()]
+    text = table(runs)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    Path(str(args.out) + ".md").write_text(text + "\n")
+    plot(runs, Path(str(args.out) + ".png"))
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
