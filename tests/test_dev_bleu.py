@@ -5,18 +5,7 @@ import pytest
 from conftest import run_cli, train_args
 from fairseq import metrics
 
-from fairseq_salign.tasks.dev_bleu import ORDER, parse_generation_args, reduce_bleu
-
-
-def _statistics(hyps, refs):
-    import sacrebleu
-
-    score = sacrebleu.corpus_bleu(hyps, [refs], tokenize="13a")
-    log = {"_bleu_sys_len": score.sys_len, "_bleu_ref_len": score.ref_len}
-    for n in range(ORDER):
-        log[f"_bleu_counts_{n}"] = score.counts[n]
-        log[f"_bleu_totals_{n}"] = score.totals[n]
-    return log
+from fairseq_salign.tasks.dev_bleu import parse_generation_args, reduce_bleu, sufficient_statistics
 
 
 def test_batch_statistics_sum_to_the_corpus_bleu():
@@ -24,7 +13,7 @@ def test_batch_statistics_sum_to_the_corpus_bleu():
 
     hyps = ["das ist ein kleiner test", "ich habe heute frei", "wo ist der bahnhof bitte", "gut"]
     refs = ["das ist ein kleiner test", "ich habe morgen frei", "wo ist bitte der bahnhof", "sehr gut"]
-    logs = [_statistics(hyps[:2], refs[:2]), _statistics(hyps[2:], refs[2:])]
+    logs = [sufficient_statistics(hyps[:2], refs[:2]), sufficient_statistics(hyps[2:], refs[2:])]
     with metrics.aggregate() as agg:
         reduce_bleu(logs)
     expected = sacrebleu.corpus_bleu(hyps, [refs], tokenize="13a").score

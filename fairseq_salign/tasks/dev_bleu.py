@@ -34,10 +34,20 @@ def decode(dictionary, bpe, tokens, escape_unk: bool = False) -> str:
     return bpe.decode(text) if bpe is not None else text
 
 
-def bleu_statistics(task, generator, model, sample, bpe) -> Dict[str, object]:
-    """sacreBLEU's sufficient statistics of one batch, as summable logging entries."""
+def sufficient_statistics(hyps: List[str], refs: List[str]) -> Dict[str, int]:
+    """sacreBLEU's sufficient statistics of detokenized sentences, as summable logging entries."""
     import sacrebleu
 
+    score = sacrebleu.corpus_bleu(hyps, [refs], tokenize="13a")
+    log = {"_bleu_sys_len": score.sys_len, "_bleu_ref_len": score.ref_len}
+    for n in range(ORDER):
+        log[f"_bleu_counts_{n}"] = score.counts[n]
+        log[f"_bleu_totals_{n}"] = score.totals[n]
+    return log
+
+
+def bleu_statistics(task, generator, model, sample, bpe) -> Dict[str, int]:
+    """Decode one validation batch and return its BLEU statistics."""
     hypotheses = task.inference_step(generator, [model], sample)
     dictionary = task.target_dictionary
     hyps: List[str] = []
@@ -46,12 +56,7 @@ def bleu_statistics(task, generator, model, sample, bpe) -> Dict[str, object]:
         hyps.append(decode(dictionary, bpe, hypos[0]["tokens"]))
         target = sample["target"][i]
         refs.append(decode(dictionary, bpe, target[target.ne(dictionary.pad())], escape_unk=True))
-    score = sacrebleu.corpus_bleu(hyps, [refs], tokenize="13a")
-    log = {"_bleu_sys_len": score.sys_len, "_bleu_ref_len": score.ref_len}
-    for n in range(ORDER):
-        log[f"_bleu_counts_{n}"] = score.counts[n]
-        log[f"_bleu_totals_{n}"] = score.totals[n]
-    return log
+    return sufficient_statistics(hyps, refs)
 
 
 def reduce_bleu(logging_outputs) -> None:
