@@ -51,7 +51,9 @@ class SAlignCriterionConfig(LabelSmoothedCrossEntropyCriterionConfig):
         default=0,
         metadata={
             "help": "ST cross-entropy off before this update while MT, CTC and the alignment train "
-            "(the authors: 3000). ST's CE/CTC split is --st-weight / --ctc-weight (theirs: 0.7 / 0.3)"
+            "(the authors: 3000 of 50k; 0 here because short runs, like the demo's 192 updates, "
+            "would lose most of their ST training). ST's CE/CTC split is --st-weight / "
+            "--ctc-weight (theirs: 0.7 / 0.3)"
         },
     )
     adversarial_weight: float = field(
@@ -99,7 +101,9 @@ class SAlignCriterionConfig(LabelSmoothedCrossEntropyCriterionConfig):
         default=False,
         metadata={
             "help": "soft: decay the discriminator loss with the generator's after "
-            "--adversarial-decay-start (the authors decay both)"
+            "--adversarial-decay-start (the authors decay both; off by default: under Adam a "
+            "scaled-down loss still takes full steps until it is 0, so the decay mostly decides "
+            "when the network stops learning)"
         },
     )
     mixup_prob: float = field(
@@ -110,7 +114,9 @@ class SAlignCriterionConfig(LabelSmoothedCrossEntropyCriterionConfig):
         metadata={
             "help": "soft: discriminator (an extra mixed sequence, through T-enc without gradient, "
             "trains only the modal network); replace (the authors': the mixed sequence replaces "
-            "the speech input of the discriminator and generator passes, with gradient)"
+            "the speech input of the discriminator and generator passes, with gradient). Not the "
+            "default: the authors' mix-up settings together cost MT BLEU on the demo "
+            "(docs/ablations.md, soft-authors)"
         },
     )
     mixup_rate: Optional[float] = field(
@@ -120,15 +126,17 @@ class SAlignCriterionConfig(LabelSmoothedCrossEntropyCriterionConfig):
     mixup_positions: MIXUP_POSITION_CHOICES = field(
         default="tokens",
         metadata={
-            "help": "soft: tokens (only positions whose CTC label is a token); any (blank "
-            "positions too, with the blank's embedding: the authors')"
+            "help": "soft: tokens (only positions whose CTC label is a token: a blank's embedding "
+            "is no text T-enc has seen); any (blank positions too, with the blank's embedding: "
+            "the authors')"
         },
     )
     mixup_label: MIXUP_LABEL_CHOICES = field(
         default="realised",
         metadata={
-            "help": "soft: realised (the fraction of positions actually replaced); drawn (the "
-            "drawn p, the authors')"
+            "help": "soft: realised (the fraction of positions actually replaced: exact for the "
+            "sequence the network sees); drawn (the drawn p, the authors': off by the share of "
+            "positions that could not be replaced)"
         },
     )
     mixup_start_updates: int = field(
@@ -137,9 +145,11 @@ class SAlignCriterionConfig(LabelSmoothedCrossEntropyCriterionConfig):
     alignment_sentence_weight: SENTENCE_WEIGHT_CHOICES = field(
         default="target",
         metadata={
-            "help": "weights of the sentence-level alignment losses: target (target tokens, the "
-            "cross-entropies' scale); encoder (each input's encoder-output length, the authors'); "
-            "one (1 per sentence; also what --sentence-avg uses)"
+            "help": "weights of the sentence-level alignment losses: target (target tokens: the "
+            "cross-entropies' scale, so --adversarial-weight keeps one meaning); encoder (each "
+            "input's encoder-output length, the authors': speech and text then weigh differently "
+            "and the scale follows the adapter's output length); one (1 per sentence; also what "
+            "--sentence-avg uses)"
         },
     )
     alignment_grad_log_interval: int = field(

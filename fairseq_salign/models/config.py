@@ -56,7 +56,8 @@ class S2TSAlignConfig(FairseqDataclass):
         default="mean",
         metadata={
             "help": "ctc-shrink: a run of frames with one CTC label becomes its mean (default: "
-            "every frame contributes) or its first frame (the authors' code)"
+            "every frame's state reaches T-enc and gets gradient) or its first frame (the "
+            "authors' code; the other frames of the run are dropped)"
         },
     )
     untie_ctc_projection: bool = field(
