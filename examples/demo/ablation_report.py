@@ -17,7 +17,8 @@ COLUMNS = [  # (header, getter)
     ("ST chrF", lambda r: r["scores"]["st_chrf_tst-COMMON"]["score"]),
     ("MT BLEU", lambda r: r["scores"]["mt_bleu_tst-COMMON"]["score"]),
     ("ASR WER %", lambda r: r["scores"]["asr_wer_tst-COMMON"]["score"]),
-    ("disc acc speech / text", lambda r: _last(r, "disc_acc_speech", "disc_acc_text")),
+    ("disc acc speech / text, generator at full weight", lambda r: _at_full_weight(r)),
+    ("disc acc speech / text, end", lambda r: _last(r, "disc_acc_speech", "disc_acc_text")),
     ("grad ratio (speech)", lambda r: _last(r, "align_grad_ratio_speech")),
     ("probe acc", lambda r: r["gap"]["probe_accuracy"]),
     ("MMD^2", lambda r: r["gap"]["mmd2_rbf"]),
@@ -34,6 +35,17 @@ def _last(run, *keys):
         points = [v[key] for _, v in run["train_curve"] if key in v]
         values.append(points[-1] if points else None)
     return values[0] if len(values) == 1 else tuple(values)
+
+
+def _at_full_weight(run):
+    """Mean discriminator accuracies over the logged points where the generator weight is at
+    its maximum (the game fully on), or None without a modal network."""
+    points = [v for _, v in run["train_curve"] if "adv_weight" in v]
+    if not points or max(v["adv_weight"] for v in points) <= 0:
+        return None
+    top = max(v["adv_weight"] for v in points)
+    full = [v for v in points if v["adv_weight"] >= top - 1e-9]
+    return (float(np.mean([v["disc_acc_speech"] for v in full])), float(np.mean([v["disc_acc_text"] for v in full])))
 
 
 def _fmt(values):
