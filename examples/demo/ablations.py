@@ -48,7 +48,6 @@ VARIANTS = {
     "soft-replace": ("soft", ["--mixup-mode", "replace"]),
 }
 CONDITIONS = (("st", "tst-COMMON"), ("mt", "tst-COMMON"), ("asr", "tst-COMMON"))
-_INNER = re.compile(r"\| epoch (\d+):\s+(\d+) / \d+ (.*)$")
 
 
 def train_curve(log_text: str):

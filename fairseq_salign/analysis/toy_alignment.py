@@ -131,7 +131,6 @@ def run(cfg: ToyConfig, log_every: int = 0) -> Dict[str, float]:
     adversarial = AdversarialAlignment(cfg.dim, cfg.dim, 0.0, settings)
     params = list(model.parameters()) + list(adversarial.parameters())
     optimizer = torch.optim.Adam(params, lr=cfg.lr, betas=(0.9, 0.98))
-    history = []
     tail = max(cfg.steps // 6, 1)  # the discriminator's accuracy is averaged over the last steps
     correct = {"speech": 0, "text": 0}
     for step in range(cfg.steps):
@@ -154,7 +153,6 @@ def run(cfg: ToyConfig, log_every: int = 0) -> Dict[str, float]:
                 "disc_acc_speech": adv["disc_correct_speech"].item() / cfg.batch,
                 "disc_acc_text": adv["disc_correct_text"].item() / cfg.batch,
             }
-            history.append(record)
             print(json.dumps(record), flush=True)
     model.eval()
     adversarial.eval()

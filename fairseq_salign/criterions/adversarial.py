@@ -29,6 +29,8 @@ from ..modules.modal_network import joint_token_stats
 MIXUP_MODES = ("discriminator", "replace")
 GENERATOR_TARGETS = ("uniform", "text", "features")
 INPUT_NORMS = ("batch", "none")
+MIXUP_POSITIONS = ("tokens", "any")
+MIXUP_LABELS = ("realised", "drawn")
 
 
 def _bce(logits: torch.Tensor, target) -> torch.Tensor:
@@ -61,30 +63,14 @@ class GameSettings:
     def __post_init__(self):
         checks = {
             "generator_target": GENERATOR_TARGETS, "modal_input_norm": INPUT_NORMS,
-            "mixup_mode": MIXUP_MODES, "mixup_positions": ("tokens", "any"),
-            "mixup_label": ("realised", "drawn"),
+            "mixup_mode": MIXUP_MODES, "mixup_positions": MIXUP_POSITIONS,
+            "mixup_label": MIXUP_LABELS,
         }
         for name, allowed in checks.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
         if self.mixup_rate is not None and not 0.0 <= self.mixup_rate <= 1.0:
             raise ValueError(f"mixup_rate must be in [0, 1], got {self.mixup_rate}")
-
-
-class _Features(nn.Module):
-    """Calls ``ModalNetwork.features`` under ``functional_call`` (which only runs forward)."""
-
-    def __init__(self, network: ModalNetwork):
-        super().__init__()
-        self.network = network
-
-    def forward(self, x, padding_mask, stats):
-        return self.network.features(x, padding_mask, stats)
-
-
-def _call_features(network, params, x, padding_mask, stats):
-    wrapped = {f"network.{name}": p for name, p in params.items()}
-    return functional_call(_Features(network), wrapped, (x, padding_mask, stats))
 
 
 class Mixed(NamedTuple):
@@ -146,16 +132,13 @@ class AdversarialAlignment(nn.Module):
         replace = mixed is not None and s.mixup_mode == "replace"
         # the speech-side input of both passes: the mixed sequence replaces it in "replace" mode
         d_out, d_label = (mixed.out, mixed.label) if replace else (s_out, 0.0)
-        norm = s.modal_input_norm == "batch"
-
-        def stats(detach: bool):
-            if not norm:
-                return None
-            # with target "text" the text side is the anchor: not even the statistics move it
-            t_in = t_out.detach() if detach or s.generator_target == "text" else t_out
-            return joint_token_stats([(d_out.detach() if detach else d_out, s_mask), (t_in, t_mask)])
-
-        d_stats = stats(detach=True)
+        # joint statistics, with gradient for the generator pass (with target "text" the text
+        # side is the anchor: not even the statistics move it), detached for the discriminator
+        g_stats = d_stats = None
+        if s.modal_input_norm == "batch":
+            t_in = t_out.detach() if s.generator_target == "text" else t_out
+            g_stats = joint_token_stats([(d_out, s_mask), (t_in, t_mask)])
+            d_stats = tuple(x.detach() for x in g_stats)
         logit_d = disc(d_out.detach(), s_mask, d_stats)
         logit_t = disc(t_out.detach(), t_mask, d_stats)
         disc_loss = (_bce(logit_d, d_label) * speech_weights).sum() + (_bce(logit_t, 1.0) * text_weights).sum()
@@ -172,7 +155,6 @@ class AdversarialAlignment(nn.Module):
         gen_weight = self.generator_weight(num_updates) if self.training else 0.0
         if gen_weight > 0 or not self.training:
             frozen = {name: p.detach() for name, p in disc.named_parameters()}
-            g_stats = stats(detach=False)
             gen_loss = self._generator_loss(
                 frozen, (d_out, s_mask, speech_weights), (t_out, t_mask, text_weights), g_stats
             )
@@ -199,8 +181,8 @@ class AdversarialAlignment(nn.Module):
             # means of the network's pooled features of speech and of text, times the batch's
             # total weight (the scale of the BCE sums). It vanishes only when the feature means
             # agree: the encoders cannot satisfy it by parking sentences on the boundary.
-            f_s = _call_features(self.modal_network, frozen, s_out, s_mask, stats).float()
-            f_t = _call_features(self.modal_network, frozen, t_out, t_mask, stats).float()
+            f_s = functional_call(self.modal_network, frozen, (s_out, s_mask, stats), {"features": True}).float()
+            f_t = functional_call(self.modal_network, frozen, (t_out, t_mask, stats), {"features": True}).float()
             mean_s = (f_s * s_w.unsqueeze(1)).sum(0) / s_w.sum().clamp(min=1e-6)
             mean_t = (f_t * t_w.unsqueeze(1)).sum(0) / t_w.sum().clamp(min=1e-6)
             return 0.5 * (s_w.sum() + t_w.sum()) * ((mean_s - mean_t) ** 2).sum()

@@ -19,15 +19,23 @@ from fairseq.criterions.label_smoothed_cross_entropy import (
 from fairseq.dataclass import ChoiceEnum
 
 from ..modules import ctc_loss, ctc_targets
-from .adversarial import GENERATOR_TARGETS, INPUT_NORMS, MIXUP_MODES, AdversarialAlignment, GameSettings
+from .adversarial import (
+    GENERATOR_TARGETS,
+    INPUT_NORMS,
+    MIXUP_LABELS,
+    MIXUP_MODES,
+    MIXUP_POSITIONS,
+    AdversarialAlignment,
+    GameSettings,
+)
 from .contrastive import contrastive_loss
 
 ALIGNMENT_CHOICES = ChoiceEnum(["none", "soft", "hard"])
 GENERATOR_TARGET_CHOICES = ChoiceEnum(list(GENERATOR_TARGETS))
 INPUT_NORM_CHOICES = ChoiceEnum(list(INPUT_NORMS))
 MIXUP_MODE_CHOICES = ChoiceEnum(list(MIXUP_MODES))
-MIXUP_POSITION_CHOICES = ChoiceEnum(["tokens", "any"])
-MIXUP_LABEL_CHOICES = ChoiceEnum(["realised", "drawn"])
+MIXUP_POSITION_CHOICES = ChoiceEnum(list(MIXUP_POSITIONS))
+MIXUP_LABEL_CHOICES = ChoiceEnum(list(MIXUP_LABELS))
 SENTENCE_WEIGHT_CHOICES = ChoiceEnum(["target", "encoder", "one"])
 
 

@@ -4,6 +4,7 @@ Every adapter maps A-enc states (T x B x C) and CTC logits (T x B x V) to a B x 
 on the scale of T-enc's scaled token embeddings, its padding mask, and the CTC-predicted token
 at each output position (used by mix-up; ``blank`` marks positions that predict no token).
 """
+import inspect
 import math
 from typing import Dict, NamedTuple, Optional, Type
 
@@ -127,5 +128,5 @@ def build_adapter(name: str, embed_dim: int, blank: int, **options) -> nn.Module
     if name not in ADAPTERS:
         raise ValueError(f"--adapter {name!r} is not one of {sorted(ADAPTERS)}")
     cls = ADAPTERS[name]
-    accepted = cls.__init__.__code__.co_varnames[: cls.__init__.__code__.co_argcount]
+    accepted = inspect.signature(cls).parameters
     return cls(embed_dim, blank=blank, **{k: v for k, v in options.items() if k in accepted})

@@ -61,7 +61,13 @@ class ModalNetwork(nn.Module):
         return masked_mean(h, padding_mask)
 
     def forward(
-        self, x: torch.Tensor, padding_mask: Optional[torch.Tensor], stats: Optional[Stats] = None
+        self,
+        x: torch.Tensor,
+        padding_mask: Optional[torch.Tensor],
+        stats: Optional[Stats] = None,
+        features: bool = False,
     ) -> torch.Tensor:
-        """``x``: T x B x C encoder output, ``padding_mask``: B x T (True = pad) -> B logits."""
-        return self.out(self.features(x, padding_mask, stats)).squeeze(-1)
+        """``x``: T x B x C encoder output, ``padding_mask``: B x T (True = pad) -> B logits, or
+        with ``features`` the B x C pooled features (reachable through ``functional_call``)."""
+        pooled = self.features(x, padding_mask, stats)
+        return pooled if features else self.out(pooled).squeeze(-1)

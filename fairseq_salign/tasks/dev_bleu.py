@@ -12,7 +12,6 @@ import json
 from argparse import Namespace
 from typing import Dict, List
 
-import numpy as np
 from fairseq import metrics
 
 ORDER = 4
@@ -81,6 +80,6 @@ def reduce_bleu(logging_outputs) -> None:
             correct=counts, total=totals, sys_len=int(meters["_bleu_sys_len"].sum),
             ref_len=int(meters["_bleu_ref_len"].sum), smooth_method="exp",
         )
-        return round(float(np.round(score.score, 2)), 2)
+        return round(score.score, 2)
 
     metrics.log_derived("bleu", compute)
