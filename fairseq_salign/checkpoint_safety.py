@@ -38,6 +38,11 @@ def _fairseq_checkpoint_globals() -> List[object]:
         list,
         set,
         tuple,
+        # omegaconf keeps key/element types as metadata (an SSL download's DictConfig cfg)
+        int,
+        float,
+        str,
+        bool,
         typing.Any,
         omegaconf.DictConfig,
         omegaconf.ListConfig,

@@ -5,16 +5,17 @@ from typing import Dict, List
 import torch
 import torch.nn as nn
 from fairseq.models import FairseqEncoder
-from fairseq.models.speech_to_text.modules.convolution import Conv1dSubsampler
 from fairseq.modules import TransformerEncoderLayer
 
-from ..modules import AcousticEncoder, TextualEncoder, build_adapter
+from ..frontends import build_acoustic_encoder
+from ..modules import TextualEncoder, build_adapter
 
 
 class SAlignEncoder(FairseqEncoder):
-    """Encodes speech features (B x T x F, float) or source tokens (B x S, int).
+    """Encodes speech (float: B x T x F features, or B x S waveforms for an SSL front end) or
+    source tokens (B x S, int).
 
-    The two inputs are told apart by rank, as fairseq's S2T and MT models expect them under the
+    The two inputs are told apart by dtype, as fairseq's S2T and MT models expect them under the
     same ``src_tokens`` key, so fairseq's SequenceGenerator works for ST and MT alike. Any other
     ``net_input`` entry (a joint dataset adds the transcript as ``src_txt_tokens``) is ignored:
     transcripts cannot leak into speech inference through this encoder.
@@ -24,22 +25,7 @@ class SAlignEncoder(FairseqEncoder):
         super().__init__(dictionary)
         dim = cfg.encoder_embed_dim
         self.blank = dictionary.bos()
-        subsampler = Conv1dSubsampler(
-            cfg.input_feat_per_channel * cfg.input_channels,
-            cfg.conv_channels,
-            dim,
-            [cfg.conv_kernel_size] * cfg.conv_layers,
-        )
-        self.acoustic_encoder = AcousticEncoder(
-            subsampler,
-            nn.ModuleList(
-                TransformerEncoderLayer(layer_args) for _ in range(cfg.acoustic_encoder_layers)
-            ),
-            dim,
-            cfg.max_source_positions,
-            cfg.dropout,
-            not cfg.post_norm,
-        )
+        self.acoustic_encoder = build_acoustic_encoder(cfg, layer_args)
         self.ctc_proj = nn.Linear(dim, len(dictionary))
         if not cfg.untie_ctc_projection:
             self.ctc_proj.weight = embed_tokens.weight
@@ -56,14 +42,15 @@ class SAlignEncoder(FairseqEncoder):
         self.max_source_positions = cfg.max_source_positions
 
     def forward(self, src_tokens, src_lengths=None, **unused) -> Dict[str, List[torch.Tensor]]:
-        if src_tokens.dim() == 3:
+        if src_tokens.is_floating_point():
             if src_lengths is None:
-                raise ValueError("speech input needs src_lengths (number of frames per item)")
+                raise ValueError("speech input needs src_lengths (frames or samples per item)")
             return self.forward_speech(src_tokens, src_lengths)
         if src_tokens.dim() == 2:
             return self.forward_text(src_tokens)
         raise ValueError(
-            f"src_tokens must be B x T x F speech features or B x S token ids, got {tuple(src_tokens.shape)}"
+            "src_tokens must be float speech (B x T x F features or B x S waveform samples) or "
+            f"B x S token ids, got {src_tokens.dtype} {tuple(src_tokens.shape)}"
         )
 
     def forward_ctc(self, features, lengths):
@@ -92,11 +79,14 @@ class SAlignEncoder(FairseqEncoder):
         }
 
     def _speech_only(self, *modules):
-        """Parameters of ``modules`` not shared with the text path (a tied CTC weight is)."""
-        shared = {id(p) for p in self.textual_encoder.parameters()}
+        """Parameters of ``modules`` not shared with the text path (a tied CTC weight is) nor
+        frozen for the whole run (an SSL conv feature extractor)."""
+        skip = {id(p) for p in self.textual_encoder.parameters()}
+        fixed = getattr(self.acoustic_encoder, "fixed_parameters", None)
+        skip |= {id(p) for p in (fixed() if fixed else [])}
         for module in modules:
             for param in module.parameters():
-                if id(param) not in shared:
+                if id(param) not in skip:
                     yield param
 
     def acoustic_parameters(self):

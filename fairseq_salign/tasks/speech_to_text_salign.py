@@ -20,11 +20,14 @@ from fairseq.tasks import register_task
 from fairseq.tasks.speech_to_text import SpeechToTextTask
 from omegaconf import II
 
+from ..frontends import get_frontend
 from .ctc_generator import CTCGreedyGenerator
 from .dev_bleu import bleu_statistics, parse_generation_args, reduce_bleu
 from .text_pairs import text_pair_dataset, transcripts_as_targets
+from .waveform_data import read_waveforms_with_soundfile
 
 logger = logging.getLogger(__name__)
+SAMPLES_PER_FRAME = 160  # 10 ms frames at 16 kHz: --max-source-positions for waveform input
 
 STAGE_CHOICES = ChoiceEnum(["mt", "asr", "multitask"])
 INFER_CHOICES = ChoiceEnum(["st", "mt", "asr"])
@@ -39,7 +42,9 @@ class SpeechToTextSAlignConfig(FairseqDataclass):
         default="config_st.yaml", metadata={"help": "data config YAML under the manifest root"}
     )
     max_source_positions: int = field(
-        default=6000, metadata={"help": "max input frames (speech) or tokens (text)"}
+        default=6000,
+        metadata={"help": "max input length: 10 ms frames for speech (waveform input: "
+                  f"x{SAMPLES_PER_FRAME} samples) or tokens for text"},
     )
     max_target_positions: int = field(default=1024, metadata={"help": "max target tokens"})
     training_stage: STAGE_CHOICES = field(
@@ -131,7 +136,37 @@ class SpeechToTextSAlignTask(SpeechToTextTask):
         prints no source tokens)."""
         return self.tgt_dict if self.text_input else None
 
+    @property
+    def waveform_input(self) -> bool:
+        """The data config stores 16 kHz waveforms (``use_audio_input``), not feature frames."""
+        return bool(self.data_cfg.use_audio_input)
+
+    def max_positions(self):
+        if self.waveform_input and not self.text_input:
+            return self.cfg.max_source_positions * SAMPLES_PER_FRAME, self.cfg.max_target_positions
+        return self.cfg.max_source_positions, self.cfg.max_target_positions
+
+    def _check_front_end(self, cfg):
+        """The model's front end must read what the data config stores (unless no speech is
+        read at all: stage 1 / --infer-mode mt)."""
+        name = str(getattr(cfg, "speech_encoder", "fbank"))
+        if self.text_input or get_frontend(name).waveform_input == self.waveform_input:
+            return
+        config = Path(self.cfg.data) / self.cfg.config_yaml
+        if self.waveform_input:
+            raise ValueError(
+                f"{config} stores waveforms (use_audio_input: true) but --speech-encoder is "
+                f"{name}, which reads feature frames: pass --speech-encoder hubert|wav2vec2 with "
+                "--ssl-checkpoint, or use a data directory prepared with --features fbank80"
+            )
+        raise ValueError(
+            f"--speech-encoder {name} reads 16 kHz waveforms but {config} stores "
+            f"{self.data_cfg.input_feat_per_channel}-dim feature frames: prepare the data with "
+            "examples/mustc/prep_mustc_data.py --features waveform and train on that directory"
+        )
+
     def build_model(self, cfg, from_checkpoint=False):
+        self._check_front_end(cfg)
         cfg.input_feat_per_channel = self.data_cfg.input_feat_per_channel
         cfg.input_channels = self.data_cfg.input_channels
         model = super(SpeechToTextTask, self).build_model(cfg, from_checkpoint)
@@ -207,6 +242,8 @@ class SpeechToTextSAlignTask(SpeechToTextTask):
                 epoch=epoch,
                 seed=self.cfg.seed,
             )
+        if self.waveform_input and not self.text_input:
+            read_waveforms_with_soundfile(dataset)
         logger.info(f"{split}: {len(dataset)} utterances ({mode or self.cfg.training_stage})")
         self.datasets[split] = dataset
 

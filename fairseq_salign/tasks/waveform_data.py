@@ -1,0 +1,68 @@
+"""Waveform input for the SSL front ends, read with soundfile.
+
+fairseq's S2T datasets load ``use_audio_input`` data through ``audio_utils.get_waveform``, which
+imports ``torchaudio`` on every call (and torchaudio does not install beside CPU torch). The
+datasets fairseq's creators build are switched to subclasses that read the stored waveform with
+``data.stored_audio.load_stored_waveform`` instead; everything else (batching, transcripts,
+targets, ``standardize_audio``) stays fairseq's.
+"""
+from typing import Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from fairseq.data import ConcatDataset
+from fairseq.data.audio.speech_to_text_dataset import SpeechToTextDataset
+from fairseq.data.audio.speech_to_text_joint_dataset import SpeechToTextJointDataset
+
+
+class SoundfileWaveforms:
+    """Mixin: ``_get_source_audio`` for ``use_audio_input`` configs, without torchaudio."""
+
+    def _load_wave(self, i: int) -> np.ndarray:
+        from ..data.stored_audio import load_stored_waveform
+
+        wave = load_stored_waveform(self.audio_paths[i])
+        if self.waveform_transforms is not None:
+            wave, _ = self.waveform_transforms(wave, self.cfg.use_sample_rate)
+        return wave
+
+    def _get_source_audio(self, index: Union[int, list]) -> torch.Tensor:
+        if isinstance(index, (int, np.integer)):
+            wave = self._load_wave(int(index))
+        else:  # fairseq's ConcatAugment passes several indices
+            wave = np.concatenate([self._load_wave(int(i)) for i in index])
+        source = torch.from_numpy(np.ascontiguousarray(wave)).float()
+        if self.cfg.standardize_audio:
+            with torch.no_grad():
+                source = F.layer_norm(source, source.shape)
+        return source
+
+
+class SoundfileSpeechToTextDataset(SoundfileWaveforms, SpeechToTextDataset):
+    pass
+
+
+class SoundfileSpeechToTextJointDataset(SoundfileWaveforms, SpeechToTextJointDataset):
+    pass
+
+
+_SWAP = {
+    SpeechToTextDataset: SoundfileSpeechToTextDataset,
+    SpeechToTextJointDataset: SoundfileSpeechToTextJointDataset,
+}
+
+
+def read_waveforms_with_soundfile(dataset):
+    """Switch the dataset(s) fairseq's creators built (a ``ConcatDataset`` for several
+    subsets) to the soundfile readers, in place; returns ``dataset``."""
+    if isinstance(dataset, ConcatDataset):
+        for part in dataset.datasets:
+            read_waveforms_with_soundfile(part)
+        return dataset
+    if type(dataset) in _SWAP.values():
+        return dataset
+    if type(dataset) not in _SWAP:
+        raise TypeError(f"cannot read waveforms for a {type(dataset).__name__}")
+    dataset.__class__ = _SWAP[type(dataset)]
+    return dataset
