@@ -69,6 +69,21 @@ class UnsafeCheckpointError(pickle.UnpicklingError):
     """A checkpoint pickles objects outside the fairseq allow-list."""
 
 
+class NotACheckpointError(pickle.UnpicklingError):
+    """A file that is neither a torch zip archive nor a pickle (a text file, a truncated file)."""
+
+
+def _looks_like_torch_file(path) -> bool:
+    import zipfile
+
+    try:
+        with open(path, "rb") as f:
+            first = f.read(1)
+    except OSError:
+        return False
+    return zipfile.is_zipfile(path) or first == b"\x80"  # pickle protocol >= 2
+
+
 def install() -> None:
     """Allow-list fairseq's checkpoint classes and wrap fairseq's checkpoint loader (idempotent)."""
     torch.serialization.add_safe_globals(_fairseq_checkpoint_globals())
@@ -83,6 +98,10 @@ def install() -> None:
         try:
             return original(path, *args, **kwargs)
         except pickle.UnpicklingError as err:
+            if not _looks_like_torch_file(path):
+                raise NotACheckpointError(
+                    f"{path} is not a torch checkpoint (neither a zip archive nor a pickle)"
+                ) from None
             raise UnsafeCheckpointError(_refusal_message(path, err)) from None
 
     load_checkpoint_to_cpu._salign_safe = True

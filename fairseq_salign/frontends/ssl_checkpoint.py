@@ -103,11 +103,16 @@ def read_ssl_checkpoint(path: str, expected_kind: Optional[str] = None) -> Tuple
 
     if not Path(path).is_file():
         raise SSLCheckpointError(f"--ssl-checkpoint {path}: no such file")
+    from ..checkpoint_safety import NotACheckpointError
+
     try:
         state = checkpoint_utils.load_checkpoint_to_cpu(path)
-    except (RuntimeError, EOFError, OSError) as e:
+    except (NotACheckpointError, RuntimeError, EOFError, OSError) as e:
         raise SSLCheckpointError(f"--ssl-checkpoint {path}: cannot read it as a torch checkpoint "
                                  f"({str(e).splitlines()[0]})") from None
+    except KeyError as e:  # fairseq's upgrade of a dict that is no fairseq checkpoint
+        raise SSLCheckpointError(f"--ssl-checkpoint {path}: not a fairseq checkpoint (no {e} "
+                                 "entry; expected e.g. hubert_base_ls960.pt)") from None
     if not isinstance(state, dict) or "model" not in state:
         raise SSLCheckpointError(f"--ssl-checkpoint {path}: no 'model' weights: not a fairseq "
                                  "checkpoint")
