@@ -25,21 +25,20 @@ Not a test: numbers depend on the machine (docs/benchmarks.md records them).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
-import resource
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import Worker, interleave, med, paired  # noqa: E402
+from inputs import VOCAB_SIZE, make_batches, write_data_dir  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
-VOCAB_SIZE = 8000  # the MuST-C recipe's spm_unigram8000
-FEATURES = 80
 
 # name -> (label, fairseq-train arguments after the data directory)
 OPTIMIZATION = [
@@ -68,234 +67,6 @@ DECODERS = {
     "stock": ("stock", "stock s2t_transformer_s", None),
 }
 DEFAULT_MIXUP_PROB = 0.3
-
-
-# ---------------------------------------------------------------------------------------------
-# inputs
-def write_data_dir(root: Path) -> None:
-    """The smallest directory fairseq's speech-to-text tasks accept: config + dictionary."""
-    with open(root / "dict.txt", "w") as f:
-        for i in range(VOCAB_SIZE - 4):  # fairseq adds <s> <pad> </s> <unk>
-            f.write(f"tok{i} 1\n")
-    (root / "config_st.yaml").write_text(
-        f"input_feat_per_channel: {FEATURES}\ninput_channels: 1\nvocab_filename: dict.txt\n"
-    )
-
-
-def make_batches(n_batches: int, batch_size: int, seed: int) -> list:
-    """Random fbank-like features of MuST-C length and random tokens, collated as fairseq's
-    joint speech/text dataset does (targets end in </s>, prev_output_tokens start with it)."""
-    import torch
-
-    g = torch.Generator().manual_seed(seed)
-    pad, eos, first = 1, 2, 4
-    batches = []
-
-    def tokens(lengths):
-        out = torch.full((len(lengths), max(lengths)), pad, dtype=torch.long)
-        for i, n in enumerate(lengths):
-            out[i, : n - 1] = torch.randint(first, VOCAB_SIZE, (n - 1,), generator=g)
-            out[i, n - 1] = eos
-        return out
-
-    def lengths(lo, hi):
-        return sorted((int(x) for x in torch.randint(lo, hi + 1, (batch_size,), generator=g)),
-                      reverse=True)
-
-    for b in range(n_batches):
-        frames = lengths(480, 720)  # 4.8-7.2 s, MuST-C's typical segment
-        feats = torch.zeros(batch_size, frames[0], FEATURES)
-        for i, n in enumerate(frames):
-            feats[i, :n] = torch.randn(n, FEATURES, generator=g)
-        tgt_len = [n // 20 for n in frames]  # ~30 target pieces per 6 s
-        src_len = [n // 24 for n in frames]  # ~25 transcript pieces
-        target = tokens(tgt_len)
-        prev = torch.full_like(target, pad)
-        for i, n in enumerate(tgt_len):
-            prev[i, 0] = eos
-            prev[i, 1:n] = target[i, : n - 1]
-        batches.append({
-            "id": torch.arange(b * batch_size, (b + 1) * batch_size),
-            "net_input": {
-                "src_tokens": feats,
-                "src_lengths": torch.tensor(frames),
-                "prev_output_tokens": prev,
-                "src_txt_tokens": tokens(src_len),
-                "src_txt_lengths": torch.tensor(src_len),
-            },
-            "target": target,
-            "target_lengths": torch.tensor(tgt_len),
-            "ntokens": sum(tgt_len),
-            "nsentences": batch_size,
-        })
-    return batches
-
-
-# ---------------------------------------------------------------------------------------------
-# worker: one system, driven over stdin/stdout
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def worker(name: str, data: Path, batches_path: Path, decode_len: int) -> None:
-    proto = os.fdopen(os.dup(1), "w", buffering=1)
-    os.dup2(2, 1)  # anything printed by libraries goes to stderr, not into the protocol
-    import torch
-    from argparse import Namespace
-
-    from fairseq import options, tasks, utils
-    from fairseq.dataclass.utils import convert_namespace_to_omegaconf
-    from fairseq.trainer import Trainer
-
-    cuda = torch.cuda.is_available()
-    argv = [str(data), *SYSTEMS[name][1], *OPTIMIZATION, *([] if cuda else ["--cpu"])]
-    args = options.parse_args_and_arch(options.get_training_parser(), input_args=argv)
-    cfg = convert_namespace_to_omegaconf(args)
-    task = tasks.setup_task(cfg.task)
-    model = task.build_model(cfg.model)
-    criterion = task.build_criterion(cfg.criterion)
-    trainer = Trainer(cfg, task, model, criterion)
-    trainer.optimizer  # built now, not inside the first (untimed) step
-    batches = torch.load(batches_path, weights_only=True)
-    if name == "stock":  # its model takes no transcripts; S-Align's criterion reads them
-        for b in batches:
-            b["net_input"] = {k: v for k, v in b["net_input"].items() if not k.startswith("src_txt")}
-    n_params = sum(p.numel() for p in model.parameters())
-    n_params += sum(p.numel() for p in criterion.parameters())
-    generator = None
-
-    def sync():
-        if cuda:
-            torch.cuda.synchronize()
-
-    def reply(**msg):
-        proto.write(json.dumps(msg) + "\n")
-
-    rss_built = peak_rss_mb()
-    if cuda:
-        torch.cuda.reset_peak_memory_stats()
-    reply(ready=True, params=n_params, threads=torch.get_num_threads(),
-          device=torch.cuda.get_device_name() if cuda else "cpu")
-    for line in sys.stdin:
-        msg = json.loads(line)
-        op = msg["op"]
-        if op == "train":
-            sample = batches[msg["batch"]]
-            sync()
-            start = time.perf_counter()
-            trainer.train_step([sample])
-            sync()
-            reply(seconds=time.perf_counter() - start)
-        elif op == "memory":
-            reply(rss_built_mb=rss_built, peak_rss_mb=peak_rss_mb(),
-                  cuda_peak_mb=torch.cuda.max_memory_allocated() / 2**20 if cuda else None)
-        elif op == "decode":
-            if generator is None:
-                gen_args = Namespace(beam=5, max_len_a=0, max_len_b=decode_len,
-                                     min_len=decode_len, prefix_size=0)
-                generator = task.build_generator([trainer.model], gen_args)
-            batch = batches[msg["batch"]]
-            sample = {"id": batch["id"], "net_input": {
-                k: batch["net_input"][k] for k in ("src_tokens", "src_lengths")}}
-            if cuda:
-                sample = utils.move_to_cuda(sample)
-            trainer.model.eval()
-            encoder = trainer.model.encoder
-            with torch.no_grad():  # the encoder alone, to attribute the difference
-                sync()
-                start = time.perf_counter()
-                encoder(**sample["net_input"])
-                sync()
-                encoder_seconds = time.perf_counter() - start
-            sync()
-            start = time.perf_counter()
-            hypos = task.inference_step(generator, [trainer.model], sample)
-            sync()
-            seconds = time.perf_counter() - start
-            lengths = {len(h[0]["tokens"]) for h in hypos}
-            if lengths != {decode_len + 1}:
-                raise RuntimeError(f"{name}: hypothesis lengths {lengths}, expected {decode_len + 1}")
-            reply(seconds=seconds, encoder_seconds=encoder_seconds)
-        elif op == "profile":
-            from torch.profiler import ProfilerActivity, profile
-
-            activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
-            with profile(activities=activities) as prof:
-                for i in range(msg["steps"]):
-                    trainer.train_step([batches[i % len(batches)]])
-                sync()
-            sort = "self_cuda_time_total" if cuda else "self_cpu_time_total"
-            print(prof.key_averages().table(sort_by=sort, row_limit=msg["rows"]), file=sys.stderr)
-            reply(done=True)
-        elif op == "quit":
-            reply(bye=True)
-            return
-
-
-class Worker:
-    def __init__(self, name: str, data: Path, batches: Path, decode_len: int, log_dir: Path):
-        self.name = name
-        self.log = log_dir / f"{name}.log"
-        self.proc = subprocess.Popen(
-            [sys.executable, __file__, "--_worker", name, str(data), str(batches), str(decode_len)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=open(self.log, "w"), text=True)
-
-    def read(self) -> dict:
-        line = self.proc.stdout.readline()
-        if not line:
-            self.proc.wait()
-            tail = self.log.read_text()[-4000:]
-            raise RuntimeError(f"worker {self.name} exited {self.proc.returncode}:\n{tail}")
-        return json.loads(line)
-
-    def ask(self, **msg) -> dict:
-        self.proc.stdin.write(json.dumps(msg) + "\n")
-        self.proc.stdin.flush()
-        return self.read()
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                self.ask(op="quit")
-            except (RuntimeError, BrokenPipeError):
-                pass
-        self.proc.wait()
-
-
-# ---------------------------------------------------------------------------------------------
-# parent
-def rotated(names, r):
-    names = list(names)
-    k = r % len(names)
-    return names[k:] + names[:k]
-
-
-def interleave(entries: dict, op: str, warmup: int, repeats: int, n_batches: int,
-               deadline: float, min_repeats: int = 3) -> dict:
-    """``entries``: key -> (worker, extra message). Round r: every entry runs batch
-    r % n_batches, in an order rotated by r; the first ``warmup`` rounds are not kept. After
-    ``deadline`` (a perf_counter time) no new round starts beyond ``min_repeats`` timed ones, so
-    that `make bench` stays within its 10 minutes on a busy machine."""
-    times = {k: [] for k in entries}
-    for r in range(warmup + repeats):
-        if r >= warmup + min_repeats and time.perf_counter() > deadline:
-            break
-        for k in rotated(entries, r):
-            w, extra = entries[k]
-            reply = w.ask(op=op, batch=r % n_batches, **extra)
-            if r >= warmup:
-                times[k].append(reply["seconds"])
-                if "encoder_seconds" in reply:
-                    times.setdefault(k + ":encoder", []).append(reply["encoder_seconds"])
-    return times
-
-
-def med(xs):
-    return statistics.median(xs)
-
-
-def paired(a: list, b: list) -> float:
-    return med([x / y for x, y in zip(a, b)])
 
 
 def run_prep(segments: int, repeats: int) -> tuple[str, list]:
@@ -329,12 +100,7 @@ def main() -> None:
     p.add_argument("--skip-prep", action="store_true")
     p.add_argument("--profile", choices=sorted(SYSTEMS), help="instead: torch.profiler table of "
                    "a few training steps of one system (printed from its log)")
-    p.add_argument("--_worker", nargs=4, help=argparse.SUPPRESS)
     args = p.parse_args()
-    if args._worker:
-        name, data, batches, decode_len = args._worker
-        worker(name, Path(data), Path(batches), int(decode_len))
-        return
 
     import torch
 
@@ -357,7 +123,9 @@ def main() -> None:
           f"vocabulary {VOCAB_SIZE}; worker logs in {tmp} (removed on success)")
 
     names = [args.profile] if args.profile else list(SYSTEMS)
-    workers = {n: Worker(n, tmp, tmp / "batches.pt", args.decode_len, tmp) for n in names}
+    workers = {n: Worker({"name": n, "argv": [str(tmp), *SYSTEMS[n][1], *OPTIMIZATION],
+                          "batches": str(tmp / "batches.pt"), "decode_len": args.decode_len,
+                          "drop_transcripts": n == "stock"}, tmp) for n in names}
     try:
         info = {n: w.read() for n, w in workers.items()}
         print(f"workers ready after {time.perf_counter() - t_start:.0f} s; "

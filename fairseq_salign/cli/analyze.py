@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="tst-COMMON_st", help="manifest name without .tsv")
     p.add_argument("--max-utterances", type=int, help="seeded random subset of the split")
     p.add_argument("--seed", type=int, default=1, help="subset and probe folds (default 1)")
-    p.add_argument("--max-tokens", type=int, default=20000, help="padded frames per batch")
+    p.add_argument("--max-tokens", type=int, default=20000, help="padded 10 ms frames per batch (waveform data: x160 samples)")
     p.add_argument("--out-json", type=Path, help="write the metrics here")
     p.add_argument("--out-png", type=Path, help="write the PCA plot here")
     p.add_argument("--cpu", action="store_true", help="do not use a GPU even if one is present")
@@ -81,6 +81,7 @@ def analyze_checkpoint(checkpoint: str, args, device) -> tuple:
     """Metrics and paired vectors of one checkpoint on the split."""
     from ..analysis.metrics import MIN_PAIRS, gap_metrics
     from ..analysis.vectors import paired_vectors, select_indices, use_eval_transforms
+    from ..tasks.speech_to_text_salign import SAMPLES_PER_FRAME
 
     # the multi-task dataset pairs each utterance's features with its transcript
     model, _, task = load_salign(
@@ -96,7 +97,8 @@ def analyze_checkpoint(checkpoint: str, args, device) -> tuple:
             f"split '{args.split}' gives {len(indices)} utterances; the probe needs at least "
             f"{MIN_PAIRS} (raise --max-utterances or use a larger split)"
         )
-    vectors = paired_vectors(model, dataset, indices, device, args.max_tokens)
+    max_tokens = args.max_tokens * (SAMPLES_PER_FRAME if task.waveform_input else 1)
+    vectors = paired_vectors(model, dataset, indices, device, max_tokens)
     return gap_metrics(vectors.speech, vectors.text, seed=args.seed), vectors
 
 

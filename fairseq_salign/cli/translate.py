@@ -29,6 +29,8 @@ from . import CliError, load_salign, pick_device, run_main
 
 logger = logging.getLogger("fairseq_salign.cli.translate")
 FRAMES_PER_SECOND = 100  # 10 ms fbank shift
+SAMPLES_PER_FRAME = 160  # waveform input: --max-source-positions counts 10 ms frames
+FRAME_SAMPLES = 400  # one 25 ms window: the shortest input either front end takes
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,16 +59,19 @@ def _split_hint(path: str, seconds: float) -> str:
 
 
 class Featurizer:
-    """Audio file -> normalised features, refusing what the model cannot or should not take."""
+    """Audio file -> what the model reads (normalised fbank frames, or the 16 kHz waveform for
+    an SSL front end), refusing what the model cannot or should not take."""
 
     def __init__(self, data_cfg, max_seconds: float, max_frames: int):
         from fairseq.data.audio.feature_transforms import CompositeAudioFeatureTransform
 
+        self.waveform = bool(data_cfg.use_audio_input)
+        self.standardize = bool(data_cfg.standardize_audio)
         fbank80 = data_cfg.input_feat_per_channel == 80 and data_cfg.input_channels == 1
-        if data_cfg.use_audio_input or not fbank80:
+        if not (self.waveform or fbank80):
             raise CliError(
-                "the data config does not describe 80-dim single-channel filterbanks "
-                "(the recipe's features); salign-translate computes only those"
+                "the data config describes neither 80-dim filterbanks nor waveforms "
+                "(use_audio_input); salign-translate computes only those"
             )
         # not a split name: selects the config's `_eval` (else `*`) transforms
         self.transforms = CompositeAudioFeatureTransform.from_config_dict(
@@ -83,7 +88,10 @@ class Featurizer:
                 f"{path}: {seconds:.1f} s is longer than --max-seconds {self.max_seconds:g}; "
                 + _split_hint(path, self.max_seconds)
             )
-        features = compute_fbank(load_audio(path))
+        wave = load_audio(path)
+        if self.waveform:
+            return self._waveform(path, wave, seconds)
+        features = compute_fbank(wave)
         if len(features) == 0:
             raise AudioError(f"{path}: {seconds * 1000:.0f} ms is shorter than one 25 ms frame")
         if len(features) > self.max_frames:
@@ -93,6 +101,18 @@ class Featurizer:
                 f"{self.max_frames} source positions ({limit:g} s); " + _split_hint(path, limit)
             )
         return self.transforms(features) if self.transforms is not None else features
+
+    def _waveform(self, path: str, wave: np.ndarray, seconds: float) -> np.ndarray:
+        max_samples = self.max_frames * SAMPLES_PER_FRAME
+        if len(wave) < FRAME_SAMPLES:
+            raise AudioError(f"{path}: {seconds * 1000:.0f} ms is shorter than one 25 ms frame")
+        if len(wave) > max_samples:
+            limit = max_samples / 16000
+            raise AudioError(f"{path}: {seconds:.1f} s is beyond the model's {limit:g} s of "
+                             "source positions; " + _split_hint(path, limit))
+        if self.standardize:  # as fairseq's dataset does for standardize_audio configs
+            wave = (wave - wave.mean()) / np.sqrt(wave.var() + 1e-5)
+        return wave.astype(np.float32)
 
 
 class Decoder:
@@ -113,7 +133,7 @@ class Decoder:
 
     @torch.no_grad()
     def __call__(self, features: np.ndarray) -> str:
-        x = torch.from_numpy(np.ascontiguousarray(features)).float().unsqueeze(0)
+        x = torch.from_numpy(np.ascontiguousarray(features)).float().unsqueeze(0)  # 1 x T [x F]
         sample = {
             "id": torch.tensor([0]),
             "net_input": {

@@ -1,0 +1,125 @@
+"""HuBERT / wav2vec 2.0 front ends end to end through fairseq's own tools, on the recipe's
+waveform data: stage 2 from the stage-1 checkpoint, decoding in st / mt / asr without the SSL
+file, and 2-process gloo DDP with a front end that is frozen at start and unfrozen mid-run."""
+import re
+import subprocess
+
+import pytest
+import torch
+from conftest import BIN, TEST_SIZES, TESTS, cli_env, run_cli, train_args
+from fairseq.checkpoint_utils import torch_persistent_save
+
+from fairseq_salign.frontends.random_checkpoint import random_ssl_state
+
+PLUGIN = str(TESTS.parent / "fairseq_salign")
+N_TEST = TEST_SIZES["tst-COMMON"]
+
+
+@pytest.fixture(scope="session")
+def waveform_corpus(corpus):
+    """The session corpus prepared again with --features waveform (its own directory)."""
+    from fairseq_salign.data.prep import prepare_mustc
+
+    result = prepare_mustc(corpus.parent, ["de"], features="waveform", vocab_size=100,
+                           num_workers=1, progress=False)["de"]
+    assert (result.lang_root / "config_st.yaml").read_text().count("use_audio_input: true") == 1
+    return result.lang_root
+
+
+def ssl_args(ckpt, kind, *extra):
+    return ["--speech-encoder", kind, "--ssl-checkpoint", ckpt, "--acoustic-encoder-layers", "0",
+            "--adapter", "ctc-shrink", *extra]
+
+
+def ssl_checkpoint(tmp_path, kind):
+    path = tmp_path / f"{kind}_tiny.pt"
+    torch_persistent_save(random_ssl_state(kind, "tiny"), str(path))
+    return path
+
+
+def _generate(data, checkpoint, mode, *extra):
+    out = run_cli("fairseq-generate", [
+        data, "--user-dir", PLUGIN, "--task", "speech_to_text_salign", "--infer-mode", mode,
+        "--gen-subset", "tst-COMMON_st", "--path", checkpoint, "--max-tokens", "800000", "--cpu",
+        "--beam", "2", "--max-len-b", "20", *extra])
+    return out.stdout, [l for l in out.stdout.splitlines() if l.startswith("D-")]
+
+
+@pytest.mark.parametrize("kind", ["hubert", "wav2vec2"])
+def test_stage2_trains_and_decodes_in_every_mode(waveform_corpus, mt_checkpoint, tmp_path, kind):
+    ckpt = ssl_checkpoint(tmp_path, kind)
+    out = run_cli("fairseq-train", train_args(
+        waveform_corpus, tmp_path / "st", "--load-pretrained-mt-from", mt_checkpoint,
+        "--alignment", "soft", "--adversarial-warmup-updates", "0", "--max-update", "3",
+        "--max-tokens", "400000",
+        *ssl_args(ckpt, kind, "--ssl-freeze-updates", "2", "--ssl-apply-mask",
+                  "--ssl-mask-prob", "0.3", "--ssl-mask-length", "2")))
+    log = out.stdout + out.stderr
+    assert "num_updates=3" in log and "ctc_loss=" in log and "disc_loss=" in log
+    assert f"--ssl-checkpoint {ckpt}: loaded" in log
+    checkpoint = tmp_path / "st" / "checkpoint_last.pt"
+    ckpt.unlink()  # the trained checkpoint carries the SSL config: decoding needs no SSL file
+    for mode, scoring in (("st", "sacrebleu"), ("mt", "sacrebleu"), ("asr", "wer")):
+        log, hyps = _generate(waveform_corpus, checkpoint, mode, "--scoring", scoring)
+        assert sorted(int(h.split("\t")[0][2:]) for h in hyps) == list(range(N_TEST)), mode
+        assert ("BLEU = " if scoring == "sacrebleu" else "WER: ") in log
+
+
+def test_front_end_and_data_must_match(corpus, waveform_corpus, tmp_path):
+    ckpt = ssl_checkpoint(tmp_path, "hubert")
+    wrong = run_cli("fairseq-train", train_args(corpus, tmp_path / "a", "--max-update", "1",
+                                                *ssl_args(ckpt, "hubert")), check=False)
+    assert wrong.returncode != 0
+    assert "--speech-encoder hubert reads 16 kHz waveforms" in wrong.stderr
+    assert "--features waveform" in wrong.stderr
+    wrong = run_cli("fairseq-train", train_args(waveform_corpus, tmp_path / "b", "--max-update", "1"),
+                    check=False)
+    assert wrong.returncode != 0 and "stores waveforms (use_audio_input: true)" in wrong.stderr
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_process_gloo_unfreezes_in_sync(waveform_corpus, mt_checkpoint, tmp_path):
+    """DDP (fairseq's default c10d backend) with the front end frozen for 2 updates and trained
+    for 2 more: every step must give every parameter a gradient, and afterwards both ranks hold
+    the same, changed, front-end weights (the conv extractor, frozen throughout, unchanged)."""
+    ckpt = ssl_checkpoint(tmp_path, "hubert")
+    initial = torch.load(ckpt, weights_only=False)["model"]
+    port = _free_port()
+    args = [str(a) for a in train_args(
+        waveform_corpus, tmp_path / "ddp", "--load-pretrained-mt-from", mt_checkpoint,
+        "--alignment", "soft", "--adversarial-warmup-updates", "0", "--max-update", "4",
+        "--max-tokens", "150000", "--lr", "5e-3",
+        *ssl_args(ckpt, "hubert", "--ssl-freeze-updates", "2", "--ssl-apply-mask",
+                  "--ssl-mask-prob", "0.3", "--ssl-mask-length", "2", "--ssl-layerdrop", "0.5"),
+        "--distributed-backend", "gloo", "--distributed-world-size", "2",
+        "--distributed-init-method", f"tcp://127.0.0.1:{port}", "--distributed-no-spawn",
+        "--device-id", "0")]
+    driver = str(TESTS / "ddp_rank_driver.py")
+    procs = [subprocess.Popen(
+        [str(BIN / "python"), driver, str(tmp_path / f"rank{r}.pt"), "--", *args,
+         "--distributed-rank", str(r)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=cli_env()) for r in (0, 1)]
+    logs = []
+    try:
+        for p in procs:
+            logs.append(p.communicate(timeout=300)[0])
+    finally:
+        for p in procs:
+            p.kill()
+    assert [p.returncode for p in procs] == [0, 0], logs[0][-4000:] + logs[1][-4000:]
+    assert "num_updates=4" in logs[0]
+    rank0, rank1 = (torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))
+    ssl_keys = [k for k in rank0 if k.startswith("ssl.")]
+    assert ssl_keys and all(torch.equal(rank0[k], rank1[k]) for k in rank0)
+    changed = [k for k in ssl_keys if not torch.equal(rank0[k], initial[k[len("ssl."):]])]
+    conv = [k for k in ssl_keys if k.startswith("ssl.feature_extractor.")]
+    assert conv and not set(conv) & set(changed), "conv extractor frozen throughout"
+    assert len(changed) >= (len(ssl_keys) - len(conv)) // 2, "unfrozen: the SSL encoder trained"
+    assert re.search(r"distributed init \(rank 0\)", logs[0])
