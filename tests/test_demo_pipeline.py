@@ -67,3 +67,20 @@ def test_soft_mode_gets_the_demo_weight_and_a_schedule_scaled_to_its_updates(tmp
     pipe.run.calls.clear()
     pipe.train_st("none")
     assert "--adversarial-weight" not in pipe.run.calls[0][1]
+
+
+def test_whisper_front_end_trains_speech_stages_on_its_own_data_and_shares_stage_1(tmp_path):
+    pipe = make_pipeline(tmp_path, "--front-end", "whisper")
+    pipe.st_updates_per_epoch = lambda: 10
+    pipe.train_mt()
+    pipe.train_asr()
+    pipe.train_st("none")
+    (mt, mt_cmd), (asr, asr_cmd), (st, st_cmd), _ = pipe.run.calls
+    assert mt_cmd[1] == str(pipe.data) and "--conv-layers" not in mt_cmd
+    for cmd in (asr_cmd, st_cmd):
+        assert cmd[1] == str(pipe.data / "whisper")
+        assert cmd[cmd.index("--conv-layers") + 1] == "1"
+        assert cmd[cmd.index("--max-tokens") + 1] == "2000"  # 50 Hz: the fbank batch's seconds
+        assert cmd[cmd.index("--load-pretrained-mt-from") + 1] == str(pipe.ckpt / "mt" / "checkpoint_best.pt")
+    assert st_cmd[st_cmd.index("--save-dir") + 1] == str(pipe.ckpt / "whisper" / "none")
+    assert (asr, st) == ("train_asr_whisper", "train_none_whisper")

@@ -16,6 +16,13 @@ BIN = Path(sys.executable).parent
 # lines of fairseq's log worth showing while a stage runs
 ST_MAX_TOKENS = 4000  # fbank frames per speech batch (~25 utterances of the mini corpus):
 # on 2 CPU cores the number of updates, not the batch size, limits what the demo learns
+# Speech front ends the demo can train on: the recipe's --features kind, the model options that
+# go with it, and frames per speech batch for the same seconds of audio as ST_MAX_TOKENS.
+FRONT_ENDS = {
+    "fbank": {"features": "fbank80", "model": [], "max_tokens": ST_MAX_TOKENS},
+    # frozen Whisper tiny.en encoder states (384-d, 50 Hz): one stride-2 conv -> 25 Hz
+    "whisper": {"features": "whisper", "model": ["--conv-layers", "1"], "max_tokens": ST_MAX_TOKENS // 2},
+}
 _PROGRESS = re.compile(r"\| (valid on|end of epoch)|done training|loaded \d+ tensors")
 
 
@@ -27,8 +34,15 @@ class Pipeline:
         self.repo = repo
         self.out = args.out.resolve()
         self.corpus_root = self.out / "mini"
-        self.data = self.corpus_root / "en-de"
+        self.data = self.corpus_root / "en-de"  # fbank80 data: stage 1 (text) and the vocabulary
         self.ckpt = self.out / "checkpoints"
+        self.front_end = getattr(args, "front_end", "fbank")
+        fe = FRONT_ENDS[self.front_end]
+        self.speech_data = self.data if fe["features"] == "fbank80" else self.data / fe["features"]
+        self.speech_model_args = fe["model"]
+        self.st_max_tokens = fe["max_tokens"]
+        # stage 1 (MT) is shared; the speech stages of another front end get their own directory
+        self.speech_ckpt = self.ckpt if self.front_end == "fbank" else self.ckpt / self.front_end
         self.logs = self.out / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.device_flags = [] if (torch.cuda.is_available() and not args.cpu) else ["--cpu"]
@@ -63,7 +77,7 @@ class Pipeline:
             "corpus_size": a.size, "seed": a.seed, "vocab_size": a.vocab_size, "arch": a.arch,
             "mt_epochs": a.mt_epochs, "asr_epochs": a.asr_epochs, "st_epochs": a.st_epochs,
             "average_last": a.average, "adversarial_weight": a.adversarial_weight,
-            "device": "cpu" if self.device_flags else "cuda",
+            "front_end": self.front_end, "device": "cpu" if self.device_flags else "cuda",
         }
 
     # ---- data ---------------------------------------------------------------------------------
@@ -93,6 +107,14 @@ class Pipeline:
                           self.corpus_root, "--languages", "de", "--vocab-size",
                           self.args.vocab_size, "--specaugment-policy", "ss", "--no-progress"],
                  show=re.compile(r"segments kept|vocabulary|done in"))
+        kind = FRONT_ENDS[self.front_end]["features"]
+        if kind != "fbank80":
+            self.say(f"preparing it again with --features {kind} (frozen pretrained encoder states)")
+            self.run(f"prep_{kind}", [sys.executable, "examples/mustc/prep_mustc_data.py",
+                                      "--data-root", self.corpus_root, "--languages", "de",
+                                      "--vocab-size", self.args.vocab_size, "--features", kind,
+                                      "--specaugment-policy", "ss", "--no-progress"],
+                     show=re.compile(r"segments kept|vocabulary|done in"))
 
     def write_external_mt(self) -> None:
         """External MT data for stage 1: every Ding sentence pair that is not in the corpus
@@ -118,9 +140,9 @@ class Pipeline:
         self.say(f"external MT data: {len(pairs)} Ding pairs not in the corpus -> {path.name}")
 
     # ---- training -----------------------------------------------------------------------------
-    def _train_args(self, save_dir: Path, *extra, seed=None) -> List:
+    def _train_args(self, save_dir: Path, *extra, seed=None, data=None) -> List:
         return [
-            BIN / "fairseq-train", self.data, "--user-dir", self.repo / "fairseq_salign",
+            BIN / "fairseq-train", data or self.data, "--user-dir", self.repo / "fairseq_salign",
             "--task", "speech_to_text_salign", "--train-subset", "train_st",
             "--valid-subset", "dev_st", "--arch", self.args.arch, "--criterion", "salign",
             "--untie-ctc-projection",  # the CTC head is pre-trained (stage 1b) on its own
@@ -145,12 +167,18 @@ class Pipeline:
         authors start from a pre-trained speech encoder; this is the demo's own)."""
         e = self.args.asr_epochs
         self.say(f"stage 1b: ASR (CTC) pre-training of the acoustic encoder ({e} epochs)")
-        self.run("train_asr", self._train_args(
-            self.ckpt / "asr", "--training-stage", "asr", "--alignment", "none",
+        self.run(f"train_asr{self.result_suffix}", self._train_args(
+            self.speech_ckpt / "asr", "--training-stage", "asr", "--alignment", "none",
             "--load-pretrained-mt-from", self.ckpt / "mt" / "checkpoint_best.pt",
-            "--lr", "3e-3", "--warmup-updates", "150", "--max-tokens", ST_MAX_TOKENS,
+            "--lr", "3e-3", "--warmup-updates", "150", "--max-tokens", self.st_max_tokens,
             "--max-epoch", e, "--no-epoch-checkpoints", "--validate-interval", "5",
+            *self.speech_model_args, data=self.speech_data,
         ))
+
+    @property
+    def result_suffix(self) -> str:
+        """Log and result names of a front end other than fbank."""
+        return "" if self.front_end == "fbank" else f"_{self.front_end}"
 
     def train_st(self, mode: str, name: str = None, extra_args=(), seed=None, keep_epochs=None) -> None:
         """Stage 2 in one alignment mode into checkpoints/NAME (NAME defaults to the mode);
@@ -168,15 +196,15 @@ class Pipeline:
             extra += ["--keep-last-epochs", keep_epochs]
         what = "ST + MT + CTC" + (" + alignment" if mode != "none" else "")
         self.say(f"stage 2 ({name}): {what}, {e} epochs = {updates} updates")
-        save_dir = self.ckpt / name
-        self.run(f"train_{name}", self._train_args(
+        save_dir = self.speech_ckpt / name
+        self.run(f"train_{name}{self.result_suffix}", self._train_args(
             save_dir, "--load-pretrained-mt-from", self.ckpt / "mt" / "checkpoint_best.pt",
-            "--load-pretrained-acoustic-from", self.ckpt / "asr" / "checkpoint_last.pt",
+            "--load-pretrained-acoustic-from", self.speech_ckpt / "asr" / "checkpoint_last.pt",
             "--alignment", mode, "--lr", "2e-3", "--warmup-updates", max(updates // 8, 1),
-            "--max-tokens", ST_MAX_TOKENS, "--max-epoch", e, "--validate-interval", "2", *extra,
-            *extra_args, seed=seed,
+            "--max-tokens", self.st_max_tokens, "--max-epoch", e, "--validate-interval", "2",
+            *self.speech_model_args, *extra, *extra_args, seed=seed, data=self.speech_data,
         ))
-        self.run(f"average_{name}", [BIN / "salign-average", "--save-dir", save_dir,
+        self.run(f"average_{name}{self.result_suffix}", [BIN / "salign-average", "--save-dir", save_dir,
                                      "--num-epochs", self.args.average,
                                      "--output", save_dir / "average.pt"], show=None)
 
@@ -184,20 +212,20 @@ class Pipeline:
         """Batches per epoch of the speech training set, as fairseq will build them."""
         from fairseq.data import data_utils
 
-        rows = read_manifest(self.data / "train_st.tsv")
+        rows = read_manifest(self.speech_data / "train_st.tsv")
         frames = [int(r["n_frames"]) for r in rows]
         order = sorted(range(len(frames)), key=frames.__getitem__)
-        batches = data_utils.batch_by_size(order, lambda i: frames[i], max_tokens=ST_MAX_TOKENS)
+        batches = data_utils.batch_by_size(order, lambda i: frames[i], max_tokens=self.st_max_tokens)
         return len(batches)
 
     # ---- evaluation ---------------------------------------------------------------------------
     def _generate(self, mode: str, infer: str, split: str) -> str:
         """fairseq-generate with checkpoints/MODE/average.pt (MODE: a train_st name)."""
         scoring = ["--scoring", "wer"] if infer == "asr" else ["--beam", "5", "--scoring", "sacrebleu"]
-        return self.run(f"generate_{mode}_{infer}_{split}", [
-            BIN / "fairseq-generate", self.data, "--user-dir", self.repo / "fairseq_salign",
+        return self.run(f"generate_{mode}_{infer}_{split}{self.result_suffix}", [
+            BIN / "fairseq-generate", self.speech_data, "--user-dir", self.repo / "fairseq_salign",
             "--task", "speech_to_text_salign", "--infer-mode", infer, "--gen-subset", f"{split}_st",
-            "--path", self.ckpt / mode / "average.pt", "--max-tokens", "50000",
+            "--path", self.speech_ckpt / mode / "average.pt", "--max-tokens", "50000",
             "--max-len-b", "60", *scoring, *self.device_flags,
         ], show=None)
 
@@ -207,7 +235,7 @@ class Pipeline:
         result = {}
         conditions = conditions or (("st", "tst-COMMON"), ("mt", "tst-COMMON"), ("asr", "tst-COMMON"), ("st", "tst-HE"))
         for infer, split in conditions:
-            rows = read_manifest(self.data / f"{split}_st.tsv")
+            rows = read_manifest(self.speech_data / f"{split}_st.tsv")
             hyps = hypotheses(self._generate(mode, infer, split), len(rows), f"{mode} {infer} {split}")
             if keep_hypotheses:
                 result[f"{infer}_hyps_{split}"] = hyps
@@ -221,11 +249,11 @@ class Pipeline:
 
     def analyze(self, modes: List[str]) -> Dict:
         self.say("measuring the modality gap of the T-enc space (salign-analyze)")
-        out_json = self.out / "modality_gap.json"
-        self.run("analyze", [
-            BIN / "salign-analyze", "--checkpoint", *[self.ckpt / m / "average.pt" for m in modes],
-            "--label", *modes, "--data-dir", self.data, "--split", "tst-COMMON_st",
-            "--out-json", out_json, "--out-png", self.out / "modality_gap.png",
+        out_json = self.out / f"modality_gap{self.result_suffix}.json"
+        self.run(f"analyze{self.result_suffix}", [
+            BIN / "salign-analyze", "--checkpoint", *[self.speech_ckpt / m / "average.pt" for m in modes],
+            "--label", *modes, "--data-dir", self.speech_data, "--split", "tst-COMMON_st",
+            "--out-json", out_json, "--out-png", self.out / f"modality_gap{self.result_suffix}.png",
             *(["--cpu"] if self.device_flags else []),
         ], show=None)
         with open(out_json) as f:

@@ -34,7 +34,8 @@ def _row(mode: str, system: Dict, gap: Dict) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-def write_report(results: Dict, out: Path) -> str:
+def write_report(results: Dict, out: Path, suffix: str = "") -> str:
+    """``OUT/results{suffix}.md`` and ``.json`` (suffix: a front end other than the default)."""
     header = (
         "| system | ST BLEU tst-COMMON (± 95 % CI) | ST chrF tst-COMMON | ST BLEU tst-HE | "
         "MT BLEU tst-COMMON (± 95 % CI) | ASR WER % | speech/text probe acc (0.5 = no gap) | "
@@ -59,10 +60,11 @@ def write_report(results: Dict, out: Path) -> str:
         "",
         NOTES,
         "",
-        "![modality gap](modality_gap.png)",
+        f"![modality gap](modality_gap{suffix}.png)",
         "",
     ])
-    for name, content in (("results.md", text), ("results.json", json.dumps(results, indent=2))):
+    for name, content in ((f"results{suffix}.md", text),
+                          (f"results{suffix}.json", json.dumps(results, indent=2))):
         tmp = out / f".{name}.partial"
         tmp.write_text(content, encoding="utf-8")
         os.replace(tmp, out / name)
