@@ -54,7 +54,8 @@ class Segment:
     id: str = ""
     start: int = 0  # sample span at the wav's own rate
     end: int = 0
-    n_frames: int = 0  # fbank frames after resampling to 16 kHz
+    n_samples: int = 0  # samples after resampling to 16 kHz
+    n_frames: int = 0  # 10 ms fbank frames of those samples: the unit of the length filters
 
 
 @dataclass
@@ -144,7 +145,9 @@ def read_split(
     Structural problems (missing directory or file, yaml/text line counts that differ) are
     always fatal. Per-segment problems are fatal too, except on train splits with
     ``skip_bad``; train also drops segments outside ``[min_n_frames, max_n_frames]`` like
-    fairseq, while eval splits keep short segments that still give one frame.
+    fairseq, while eval splits keep short segments that still give one frame. The bounds are
+    in 10 ms fbank frames whatever feature kind is stored, so every kind keeps the same
+    segments (and preparations of one corpus compare like for like).
     """
     paths = split_paths(lang_root, split, lang)
     if not paths["dir"].is_dir():
@@ -213,8 +216,9 @@ def read_split(
                 f"{offset + duration:.3f}s runs past the end of {info.path} "
                 f"({info.duration_s:.3f}s = {info.frames} samples at {info.sample_rate} Hz)")))
             continue
-        n16 = math.ceil((seg.end - seg.start) * TARGET_SAMPLE_RATE / info.sample_rate)
-        seg.n_frames = n_fbank_frames(n16)
+        # resample_poly gives ceil(n * 16000 / rate) samples
+        seg.n_samples = math.ceil((seg.end - seg.start) * TARGET_SAMPLE_RATE / info.sample_rate)
+        seg.n_frames = n_fbank_frames(seg.n_samples)
         if seg.n_frames == 0:
             problems.append(("too short for one frame", (
                 f"{where}: duration {duration}s is shorter than one 25 ms analysis window")))

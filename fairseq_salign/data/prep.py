@@ -1,6 +1,12 @@
-"""MuST-C -> fairseq S2T data: ``fbank80.zip``, ``{split}_st.tsv``, joint SentencePiece,
-``config_st.yaml``. Used by ``examples/mustc/prep_mustc_data.py``; callable from Python as
-``prepare_mustc(root, ["de"], ...)``.
+"""MuST-C -> fairseq S2T data: a stored zip of features (``fbank80.zip`` by default; a kind
+from ``features/`` otherwise), ``{split}_st.tsv``, joint SentencePiece, ``config_st.yaml``. Used
+by ``examples/mustc/prep_mustc_data.py``; callable from Python as
+``prepare_mustc(root, ["de"], features="fbank80", ...)``.
+
+Each kind writes a complete fairseq data directory of its own: ``en-{lang}/`` for fbank80 (as
+always), ``en-{lang}/{kind}/`` for the others (or ``output_subdir``), so preparations of one
+corpus never overwrite each other; they share the SentencePiece model when their training text
+is the same (copied), so checkpoints trained on one can be loaded with another.
 
 Re-runs skip finished work: ``prep_state.json`` records a fingerprint per split (text files,
 wav names/sizes/mtimes, options), so unchanged splits are copied byte-for-byte from the existing
@@ -12,62 +18,63 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import json
 import logging
+import multiprocessing
 import os
+import shutil
 import struct
+import time
 import zipfile
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, Optional, Sequence
+from typing import Iterable, Iterator, Optional, Sequence, Union
 
-import numpy as np
 
-from .audio import AudioError, compute_fbank, read_audio, resample, to_mono
+from .audio import (  # noqa: F401 (compute_fbank: fbank80's computation, looked up here)
+    TARGET_SAMPLE_RATE, AudioError, compute_fbank, read_audio, resample, to_mono)
+from .features import FeatureKind, make_kind
+from .features.base import SPECAUGMENT_CHOICES, SPECAUGMENT_POLICIES  # noqa: F401 (re-exported)
 from .mustc import SPLITS, PrepError, SplitData, SplitReport, is_train_split, read_split
 from .text import clean_field, normalize_source
 from .vocab import VocabResult, spm_prefix, train_joint_spm
 
 logger = logging.getLogger(__name__)
 
-ZIP_NAME = "fbank80.zip"
 STATE_NAME = "prep_state.json"
 MANIFEST_COLUMNS = ["id", "audio", "n_frames", "src_text", "tgt_text", "speaker"]
-FEATURE_VERSION = "knf-fbank80-povey-25ms-10ms-dither0-v1"  # bump when features change
-# fairseq's SpecAugment policies, as its recipes write them (examples/speech_to_text/data_utils.py).
-# lb is what fairseq's MuST-C recipe uses; its time masks of up to 100 frames suit ~6 s segments
-# but can hide most of a 1-2 s one, where ss/sm (masks capped at 20% of the length) fit better.
-SPECAUGMENT_POLICIES = {
-    "lb": {"time_warp_W": 0, "freq_mask_N": 1, "freq_mask_F": 27,
-           "time_mask_N": 1, "time_mask_T": 100, "time_mask_p": 1.0},
-    "ld": {"time_warp_W": 0, "freq_mask_N": 2, "freq_mask_F": 27,
-           "time_mask_N": 2, "time_mask_T": 100, "time_mask_p": 1.0},
-    "sm": {"time_warp_W": 0, "freq_mask_N": 2, "freq_mask_F": 15,
-           "time_mask_N": 2, "time_mask_T": 70, "time_mask_p": 0.2},
-    "ss": {"time_warp_W": 0, "freq_mask_N": 2, "freq_mask_F": 27,
-           "time_mask_N": 2, "time_mask_T": 70, "time_mask_p": 0.2},
-}
-SPECAUGMENT_CHOICES = (*SPECAUGMENT_POLICIES, "none")
 
 
 @dataclass
 class PrepResult:
     """Where the outputs of one language pair are, and what happened to each split."""
 
-    lang_root: Path
+    lang_root: Path  # en-{lang}/, the MuST-C input
     config: Path
     manifests: dict[str, Path]
     vocab: VocabResult
     reports: dict[str, SplitReport] = field(default_factory=dict)
     featurized_splits: list[str] = field(default_factory=list)  # [] when all were reused
+    out_dir: Optional[Path] = None  # the data directory written (lang_root for fbank80)
+    features: str = "fbank80"  # the kind, described
+    featurized_audio_s: float = 0.0  # seconds of segment audio featurized in this run
+    featurize_wall_s: float = 0.0  # and the wall time it took
+    vocab_copied_from: Optional[Path] = None  # another preparation's identical vocabulary
 
     def summary(self) -> str:
         lines = [r.summary() for r in self.reports.values()]
         v = self.vocab
         lines.append(f"vocabulary: {v.size} pieces ({v.model_path.name})"
-                     + (f", asked {v.size_asked}" if v.size != v.size_asked else ""))
+                     + (f", asked {v.size_asked}" if v.size != v.size_asked else "")
+                     + (f", copied from {self.vocab_copied_from} (same training text)"
+                        if self.vocab_copied_from else ""))
+        lines.append(f"features: {self.features} in {self.out_dir or self.lang_root}")
+        if self.featurized_audio_s > 0 and self.featurize_wall_s > 0:
+            lines.append(f"featurized {self.featurized_audio_s:.1f} s of audio in "
+                         f"{self.featurize_wall_s:.1f} s "
+                         f"({self.featurized_audio_s / self.featurize_wall_s:.0f}x real time)")
         reused = [s for s in self.reports if s not in self.featurized_splits]
         if reused:
             lines.append(f"features reused (inputs unchanged): {', '.join(reused)}")
@@ -102,9 +109,12 @@ def _load_state(path: Path) -> dict:
 
 
 # ---------------------------------------------------------------- features
-def _featurize_talk(job: tuple[str, list[tuple[str, int, int]]]) -> tuple[str, list, Optional[str]]:
-    """Worker: decode one talk wav once, cut its segments, return ``(id, npy bytes)`` pairs."""
-    wav_path, spans = job
+Job = tuple[FeatureKind, str, list[tuple[str, int, int]]]
+
+
+def _featurize_talk(job: Job) -> tuple[str, list, Optional[str]]:
+    """Worker: decode one talk wav once, cut its segments, return ``(id, member bytes)``."""
+    kind, wav_path, spans = job
     try:
         data, info = read_audio(wav_path)
     except AudioError as e:
@@ -115,25 +125,28 @@ def _featurize_talk(job: tuple[str, list[tuple[str, int, int]]]) -> tuple[str, l
             return wav_path, [], (f"{wav_path}: decoded {data.shape[0]} samples, segment "
                                   f"{seg_id} needs samples {start}-{end}")
         wave = resample(to_mono(data[start:end]), info.sample_rate)
-        buf = io.BytesIO()
-        np.save(buf, compute_fbank(wave))
-        out.append((seg_id, buf.getvalue()))
+        out.append((seg_id, kind.featurize(wave)))
     return wav_path, out, None
 
 
-def _talk_jobs(data: SplitData, wav_dir: Path) -> list[tuple[str, list[tuple[str, int, int]]]]:
+def _talk_jobs(kind: FeatureKind, data: SplitData, wav_dir: Path) -> list[Job]:
     by_wav: dict[str, list[tuple[str, int, int]]] = {}
     for s in data.segments:
         by_wav.setdefault(s.wav, []).append((s.id, s.start, s.end))
-    return [(str(wav_dir / w), spans) for w, spans in by_wav.items()]
+    return [(kind, str(wav_dir / w), spans) for w, spans in by_wav.items()]
 
 
-def _map(fn, jobs: Sequence, num_workers: int) -> Iterator:
-    if num_workers <= 1 or len(jobs) <= 1:
-        yield from map(fn, jobs)
+@contextmanager
+def _mapper(num_workers: int, n_jobs: int, fork_safe: bool = True):
+    """``map`` over talk jobs: in this process, or in one pool of ``num_workers`` processes for
+    the whole run. Kinds whose libraries cannot survive ``fork()`` get spawned workers, which
+    pay the package import (seconds) once each."""
+    if num_workers <= 1 or n_jobs <= 1:
+        yield map
         return
-    with ProcessPoolExecutor(max_workers=num_workers) as pool:
-        yield from pool.map(fn, jobs, chunksize=1)
+    context = None if fork_safe else multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=num_workers, mp_context=context) as pool:
+        yield lambda fn, jobs: pool.map(fn, jobs, chunksize=1)
 
 
 def _progress(it: Iterable, total: int, desc: str, enabled: bool) -> Iterable:
@@ -144,13 +157,9 @@ def _progress(it: Iterable, total: int, desc: str, enabled: bool) -> Iterable:
     return tqdm(it, total=total, desc=desc, unit="talk")
 
 
-def _npy_frames(blob: bytes) -> int:
-    return int(np.load(io.BytesIO(blob), mmap_mode=None).shape[0])
-
-
-def _zip_data_spans(zip_path: Path) -> dict[str, tuple[int, int]]:
-    """``{member stem: (byte offset of the data, length)}`` read from the local headers, so
-    ``zip:offset:length`` points at the raw .npy exactly as fairseq's reader expects."""
+def _zip_data_spans(zip_path: Path, suffix: str) -> dict[str, tuple[int, int]]:
+    """``{segment id: (byte offset of the data, length)}`` read from the local headers, so
+    ``zip:offset:length`` points at the raw member exactly as fairseq's reader expects."""
     spans = {}
     with zipfile.ZipFile(zip_path) as zf, open(zip_path, "rb") as raw:
         for info in zf.infolist():
@@ -159,70 +168,84 @@ def _zip_data_spans(zip_path: Path) -> dict[str, tuple[int, int]]:
             raw.seek(info.header_offset)
             header = raw.read(30)
             name_len, extra_len = struct.unpack("<HH", header[26:30])
-            spans[info.filename[:-4]] = (info.header_offset + 30 + name_len + extra_len,
-                                         info.file_size)
+            if not info.filename.endswith(suffix):
+                raise PrepError(f"{zip_path}: member {info.filename} is not a {suffix} file: "
+                                f"the zip was not written by this preparation; delete it")
+            spans[info.filename[: -len(suffix)]] = (
+                info.header_offset + 30 + name_len + extra_len, info.file_size)
     return spans
 
 
 def _write_features(
+    kind: FeatureKind,
     lang_root: Path,
+    out_dir: Path,
     splits: dict[str, SplitData],
     reuse: set[str],
     num_workers: int,
     progress: bool,
     skip_bad: bool,
 ) -> None:
-    """Build ``fbank80.zip`` from scratch into a temporary file; reused splits are copied."""
-    zip_path = lang_root / ZIP_NAME
-    tmp = lang_root / f".{ZIP_NAME}.partial"
+    """Build the kind's zip from scratch into a temporary file; reused splits are copied."""
+    zip_path = out_dir / kind.zip_name
+    tmp = out_dir / f".{kind.zip_name}.partial"
     try:
-        _fill_zip(tmp, zip_path, lang_root, splits, reuse, num_workers, progress, skip_bad)
+        _fill_zip(kind, tmp, zip_path, lang_root, splits, reuse, num_workers, progress, skip_bad)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     os.replace(tmp, zip_path)
 
 
-def _fill_zip(tmp: Path, zip_path: Path, lang_root: Path, splits: dict[str, SplitData],
-              reuse: set[str], num_workers: int, progress: bool, skip_bad: bool) -> None:
+def _fill_zip(kind: FeatureKind, tmp: Path, zip_path: Path, lang_root: Path,
+              splits: dict[str, SplitData], reuse: set[str], num_workers: int, progress: bool,
+              skip_bad: bool) -> None:
     zip_stamp = (1980, 1, 1, 0, 0, 0)  # deterministic archives
+    suffix = kind.member_suffix
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as out:
         def put(seg_id: str, blob: bytes) -> None:
-            out.writestr(zipfile.ZipInfo(f"{seg_id}.npy", zip_stamp), blob)
+            out.writestr(zipfile.ZipInfo(f"{seg_id}{suffix}", zip_stamp), blob)
 
         if reuse:
             with zipfile.ZipFile(zip_path) as old:
                 for split in reuse:
                     for s in splits[split].segments:
-                        put(s.id, old.read(f"{s.id}.npy"))
-        for split, data in splits.items():
-            if split in reuse:
-                continue
-            jobs = _talk_jobs(data, lang_root / "data" / split / "wav")
-            by_id = {s.id: s for s in data.segments}
-            failed: set[str] = set()
-            results = _map(_featurize_talk, jobs, num_workers)
-            for wav_path, feats, error in _progress(results, len(jobs), f"fbank {split}", progress):
-                if error is not None:
-                    if not (skip_bad and is_train_split(split)):
-                        raise PrepError(f"{split}: {error}")
-                    failed.add(wav_path)
-                    continue
-                for seg_id, blob in feats:
-                    n = _npy_frames(blob)
-                    if n != by_id[seg_id].n_frames:  # the manifest promises this length
-                        raise AssertionError(f"{seg_id}: {n} frames, expected "
-                                             f"{by_id[seg_id].n_frames}")
-                    put(seg_id, blob)
-            if failed:
-                keep = [s for s in data.segments
-                        if str(lang_root / "data" / split / "wav" / s.wav) not in failed]
-                data.report.dropped["unreadable or empty audio"] += len(data.segments) - len(keep)
-                data.segments = keep
+                        put(s.id, old.read(f"{s.id}{suffix}"))
+        jobs = {split: _talk_jobs(kind, data, lang_root / "data" / split / "wav")
+                for split, data in splits.items() if split not in reuse}
+        with _mapper(num_workers, sum(map(len, jobs.values())), kind.fork_safe) as map_jobs:
+            for split, split_jobs in jobs.items():
+                _fill_split(kind, put, splits[split], split_jobs, lang_root, map_jobs,
+                            progress, skip_bad)
+
+
+def _fill_split(kind: FeatureKind, put, data: SplitData, jobs: list[Job], lang_root: Path,
+                map_jobs, progress: bool, skip_bad: bool) -> None:
+    split = data.split
+    by_id = {s.id: s for s in data.segments}
+    failed: set[str] = set()
+    results = map_jobs(_featurize_talk, jobs)
+    for wav_path, feats, error in _progress(results, len(jobs), f"{kind.name} {split}", progress):
+        if error is not None:
+            if not (skip_bad and is_train_split(split)):
+                raise PrepError(f"{split}: {error}")
+            failed.add(wav_path)
+            continue
+        for seg_id, blob in feats:
+            n, want = kind.stored_frames(blob), kind.n_frames(by_id[seg_id].n_samples)
+            if n != want:  # the manifest promises this length
+                raise AssertionError(f"{seg_id}: {n} frames stored, expected {want}")
+            put(seg_id, blob)
+    if failed:
+        keep = [s for s in data.segments
+                if str(lang_root / "data" / split / "wav" / s.wav) not in failed]
+        data.report.dropped["unreadable or empty audio"] += len(data.segments) - len(keep)
+        data.segments = keep
 
 
 # ---------------------------------------------------------------- manifests, vocab, config
-def _write_manifest(path: Path, data: SplitData, spans: dict, normalize_src: bool) -> None:
+def _write_manifest(path: Path, kind: FeatureKind, data: SplitData, spans: dict,
+                    normalize_src: bool) -> None:
     """TSV exactly as fairseq's ``save_df_to_tsv`` writes it (QUOTE_NONE, ``\\`` escapes)."""
     import pandas as pd
 
@@ -231,7 +254,8 @@ def _write_manifest(path: Path, data: SplitData, spans: dict, normalize_src: boo
         offset, length = spans[s.id]
         src = clean_field(s.src)
         rows.append({
-            "id": s.id, "audio": f"{ZIP_NAME}:{offset}:{length}", "n_frames": s.n_frames,
+            "id": s.id, "audio": f"{kind.zip_name}:{offset}:{length}",
+            "n_frames": kind.n_frames(s.n_samples),
             "src_text": normalize_source(src) if normalize_src else src,
             "tgt_text": clean_field(s.tgt), "speaker": clean_field(s.speaker),
         })
@@ -242,29 +266,23 @@ def _write_manifest(path: Path, data: SplitData, spans: dict, normalize_src: boo
     os.replace(tmp, path)
 
 
-def _write_config(lang_root: Path, vocab: VocabResult, specaugment: str = "lb") -> Path:
-    """``config_st.yaml``; paths are absolute because fairseq resolves ``audio_root`` against
-    the working directory and never resolves ``src_bpe_tokenizer``: move the directory, re-run
-    the prep (it only rewrites this file)."""
+def _write_config(out_dir: Path, vocab: VocabResult, feature_config: dict) -> Path:
+    """``config_st.yaml``: vocabulary entries plus the kind's ``feature_config``; paths are
+    absolute because fairseq resolves ``audio_root`` against the working directory and never
+    resolves ``src_bpe_tokenizer``: move the directory, re-run the prep (it only rewrites this
+    file)."""
     import yaml
 
     spm = {"bpe": "sentencepiece", "sentencepiece_model": str(vocab.model_path.resolve())}
     config = {
-        "audio_root": str(lang_root.resolve()),
+        "audio_root": str(out_dir.resolve()),
         "vocab_filename": vocab.dict_path.name,
         "bpe_tokenizer": spm,
         "src_vocab_filename": vocab.dict_path.name,  # joint vocabulary: same files
         "src_bpe_tokenizer": dict(spm),
-        "input_channels": 1,
-        "input_feat_per_channel": 80,
-        "feature_transforms": {
-            "_train": ["utterance_cmvn"] + (["specaugment"] if specaugment != "none" else []),
-            "*": ["utterance_cmvn"],
-        },
+        **feature_config,
     }
-    if specaugment != "none":
-        config["specaugment"] = dict(SPECAUGMENT_POLICIES[specaugment])
-    path = lang_root / "config_st.yaml"
+    path = out_dir / "config_st.yaml"
     _atomic_write_text(path, yaml.safe_dump(config, sort_keys=False))
     return path
 
@@ -284,12 +302,48 @@ def _vocab_text(splits: dict[str, SplitData], normalize_src: bool) -> tuple[list
     return lines, h
 
 
+# ---------------------------------------------------------------- output directory, vocabulary
+def _out_dir(lang_root: Path, kind: FeatureKind, output_subdir: Optional[str]) -> Path:
+    sub = kind.output_subdir if output_subdir is None else output_subdir
+    if sub and (Path(sub).name != sub or sub in ("data", "..") or sub.startswith(".")):
+        raise PrepError(f"output subdirectory {sub!r}: give one directory name (not 'data', "
+                        f"which holds the MuST-C input, nor a hidden or nested path); it is "
+                        f"created in {lang_root}")
+    return lang_root / sub if sub else lang_root
+
+
+def _state_features(state: dict) -> str:
+    return state.get("features", "fbank80")  # states written before kinds existed: fbank80
+
+
+def _shared_vocab(lang_root: Path, out_dir: Path, prefix: str, text_hash: str) -> Optional[Path]:
+    """Another preparation of this language (``en-{lang}/`` or a subdirectory) whose vocabulary
+    was trained on exactly this text: its directory, so the vocabulary is copied, not retrained
+    (identical dictionaries let checkpoints move between feature kinds)."""
+    for state_path in [lang_root / STATE_NAME, *sorted(lang_root.glob(f"*/{STATE_NAME}"))]:
+        if state_path.parent == out_dir:
+            continue
+        vocab = _load_state(state_path).get("vocab", {})
+        if vocab.get("prefix") == prefix and vocab.get("text_sha1") == text_hash and all(
+                (state_path.parent / f"{prefix}{ext}").is_file() for ext in (".model", ".txt")):
+            return state_path.parent
+    return None
+
+
+def _copy_atomic(src: Path, dst: Path) -> None:
+    tmp = dst.with_name(f".{dst.name}.partial")
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
+
+
 # ---------------------------------------------------------------- entry point
 def prepare_language(
     data_root: Path,
     lang: str,
     splits: Sequence[str] = SPLITS,
     *,
+    features: Union[str, FeatureKind] = "fbank80",
+    output_subdir: Optional[str] = None,
     vocab_type: str = "unigram",
     vocab_size: int = 8000,
     normalize_src: bool = True,
@@ -298,9 +352,18 @@ def prepare_language(
     min_n_frames: int = 5,
     max_n_frames: int = 3000,
     progress: bool = True,
-    specaugment: str = "lb",
+    specaugment: Optional[str] = None,
 ) -> PrepResult:
-    """Prepare ``data_root/en-{lang}``; raises :class:`PrepError` on refused input."""
+    """Prepare ``data_root/en-{lang}``; raises :class:`PrepError` on refused input.
+
+    ``features`` is a kind name (``fbank80``, ``waveform``, ``whisper``: default options) or a
+    configured :class:`FeatureKind`; ``output_subdir`` overrides where in ``en-{lang}/`` its
+    data directory goes (``""``: ``en-{lang}/`` itself); ``specaugment`` ``None`` is the kind's
+    default (``lb`` for fbank80, ``none`` otherwise). ``min_n_frames``/``max_n_frames`` are
+    10 ms fbank frames for every kind.
+    """
+    kind = make_kind(features) if isinstance(features, str) else features
+    specaugment = kind.default_specaugment if specaugment is None else specaugment
     if specaugment not in SPECAUGMENT_CHOICES:
         raise PrepError(f"unknown SpecAugment policy {specaugment!r}: choose one of "
                         f"{', '.join(SPECAUGMENT_CHOICES)}")
@@ -310,7 +373,17 @@ def prepare_language(
                         f"release layout {data_root}/en-{lang}/data/{{train,dev,...}})")
     if len(set(splits)) != len(splits):
         raise PrepError(f"duplicate split names in {list(splits)}")
-    options = {"feature": FEATURE_VERSION, "skip_bad": skip_bad_segments,
+    out_dir = _out_dir(lang_root, kind, output_subdir)
+    state_path = out_dir / STATE_NAME
+    old = _load_state(state_path)
+    if old and _state_features(old) != kind.name:
+        raise PrepError(f"{out_dir} holds a {_state_features(old)} preparation "
+                        f"({state_path}); {kind.name} features would overwrite its manifests: "
+                        f"choose another output subdirectory or delete that one")
+    kind = kind.for_workers(num_workers)
+    kind.check()  # a missing package or model fails now, not after reading the corpus
+    feature_config = kind.config(specaugment)
+    options = {"feature": kind.fingerprint(), "skip_bad": skip_bad_segments,
                "min_n_frames": min_n_frames, "max_n_frames": max_n_frames}
     data = {
         split: read_split(lang_root, split, lang, skip_bad=skip_bad_segments,
@@ -326,40 +399,51 @@ def prepare_language(
             seen[s.id] = split
     fingerprints = {s: _fingerprint(d, options) for s, d in data.items()}
 
-    state_path = lang_root / STATE_NAME
-    old = _load_state(state_path)
-    zip_path = lang_root / ZIP_NAME
+    out_dir.mkdir(exist_ok=True)
+    zip_path = out_dir / kind.zip_name
     old_splits = old.get("splits", {}) if zip_path.is_file() and \
         old.get("zip_size") == zip_path.stat().st_size else {}
     reuse = {s for s in data if old_splits.get(s, {}).get("fingerprint") == fingerprints[s]
              and old_splits[s].get("n_segments") == len(data[s].segments)}
     featurized = [s for s in data if s not in reuse]
+    wall = 0.0
     if featurized or set(old_splits) != set(data):
         state_path.unlink(missing_ok=True)  # the zip is about to change
-        _write_features(lang_root, data, reuse, num_workers, progress, skip_bad_segments)
-    spans = _zip_data_spans(zip_path)
+        t0 = time.perf_counter()
+        _write_features(kind, lang_root, out_dir, data, reuse, num_workers, progress,
+                        skip_bad_segments)
+        wall = time.perf_counter() - t0
+    audio_s = sum(s.n_samples for f in featurized for s in data[f].segments) / TARGET_SAMPLE_RATE
+    spans = _zip_data_spans(zip_path, kind.member_suffix)
 
     manifests = {}
     for split, d in data.items():
         if not d.segments:
             raise PrepError(f"{split}: no segment left to write ({d.report.summary()})")
-        manifests[split] = lang_root / f"{split}_st.tsv"
-        _write_manifest(manifests[split], d, spans, normalize_src)
+        manifests[split] = out_dir / f"{split}_st.tsv"
+        _write_manifest(manifests[split], kind, d, spans, normalize_src)
 
     lines, text_hash = _vocab_text(data, normalize_src)
     prefix = spm_prefix(vocab_type, vocab_size)
     old_vocab = old.get("vocab", {})
+    model_path, dict_path = out_dir / f"{prefix}.model", out_dir / f"{prefix}.txt"
+    shared = None
     if (old_vocab.get("prefix") == prefix and old_vocab.get("text_sha1") == text_hash
-            and (lang_root / f"{prefix}.model").is_file()
-            and (lang_root / f"{prefix}.txt").is_file()):
-        vocab = VocabResult(lang_root / f"{prefix}.model", lang_root / f"{prefix}.txt",
-                            vocab_size, int(old_vocab["size"]))
+            and model_path.is_file() and dict_path.is_file()):
+        vocab = VocabResult(model_path, dict_path, vocab_size, int(old_vocab["size"]))
+    elif (shared := _shared_vocab(lang_root, out_dir, prefix, text_hash)) is not None:
+        for path in (model_path, dict_path):
+            _copy_atomic(shared / path.name, path)
+        size = int(_load_state(shared / STATE_NAME)["vocab"]["size"])
+        vocab = VocabResult(model_path, dict_path, vocab_size, size)
     else:
-        vocab = train_joint_spm(lines, lang_root, vocab_type, vocab_size, num_workers)
-    config = _write_config(lang_root, vocab, specaugment)
+        vocab = train_joint_spm(lines, out_dir, vocab_type, vocab_size, num_workers)
+    config = _write_config(out_dir, vocab, feature_config)
 
     state = {
         "format": 1,
+        "features": kind.name,
+        "zip": kind.zip_name,
         "zip_size": zip_path.stat().st_size,
         "splits": {s: {"fingerprint": fingerprints[s], "n_segments": len(data[s].segments)}
                    for s in data},
@@ -367,7 +451,8 @@ def prepare_language(
     }
     _atomic_write_text(state_path, json.dumps(state, indent=1))
     return PrepResult(lang_root, config, manifests, vocab,
-                      {s: d.report for s, d in data.items()}, featurized)
+                      {s: d.report for s, d in data.items()}, featurized, out_dir,
+                      kind.describe(), audio_s, wall, shared)
 
 
 def prepare_mustc(data_root, languages: Sequence[str] = ("de",), **kwargs) -> dict[str, PrepResult]:
