@@ -22,8 +22,8 @@ def waveform_corpus(corpus):
 
     result = prepare_mustc(corpus.parent, ["de"], features="waveform", vocab_size=100,
                            num_workers=1, progress=False)["de"]
-    assert (result.lang_root / "config_st.yaml").read_text().count("use_audio_input: true") == 1
-    return result.lang_root
+    assert (result.out_dir / "config_st.yaml").read_text().count("use_audio_input: true") == 1
+    return result.out_dir
 
 
 def ssl_args(ckpt, kind, *extra):

@@ -29,7 +29,6 @@ from . import CliError, load_salign, pick_device, run_main
 
 logger = logging.getLogger("fairseq_salign.cli.translate")
 FRAMES_PER_SECOND = 100  # 10 ms fbank shift
-SAMPLES_PER_FRAME = 160  # waveform input: --max-source-positions counts 10 ms frames
 FRAME_SAMPLES = 400  # one 25 ms window: the shortest input either front end takes
 
 
@@ -103,7 +102,7 @@ class Featurizer:
         return self.transforms(features) if self.transforms is not None else features
 
     def _waveform(self, path: str, wave: np.ndarray, seconds: float) -> np.ndarray:
-        max_samples = self.max_frames * SAMPLES_PER_FRAME
+        max_samples = self.max_frames  # the encoder counts samples for waveform input
         if len(wave) < FRAME_SAMPLES:
             raise AudioError(f"{path}: {seconds * 1000:.0f} ms is shorter than one 25 ms frame")
         if len(wave) > max_samples:

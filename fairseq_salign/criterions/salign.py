@@ -267,7 +267,7 @@ class SAlignCriterion(LabelSmoothedCrossEntropyCriterion):
 
     def forward(self, model, sample, reduce=True):
         net_input = sample["net_input"]
-        if net_input["src_tokens"].dim() == 2:
+        if not net_input["src_tokens"].is_floating_point():  # token ids: stage 1 (MT)
             return self._text_only(model, sample)
         if "src_txt_tokens" not in net_input:
             raise ValueError(

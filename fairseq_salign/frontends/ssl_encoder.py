@@ -44,6 +44,8 @@ def standardize(wave: torch.Tensor, padding_mask: torch.Tensor, eps: float = 1e-
 class SSLAcousticEncoder(nn.Module):
     """``forward(waveforms B x S, lengths B) -> (T x B x C states, B x T padding mask)``."""
 
+    input_units_per_frame = 160  # samples per 10 ms: --max-source-positions counts 10 ms frames
+
     def __init__(
         self,
         ssl_model: nn.Module,

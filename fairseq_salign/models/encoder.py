@@ -113,4 +113,6 @@ class SAlignEncoder(FairseqEncoder):
         }
 
     def max_positions(self):
-        return self.max_source_positions
+        """In the speech front end's input units (10 ms frames, or samples for waveforms);
+        text inputs are limited by the task to max_source_positions tokens."""
+        return self.max_source_positions * getattr(self.acoustic_encoder, "input_units_per_frame", 1)

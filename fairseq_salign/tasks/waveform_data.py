@@ -16,35 +16,36 @@ from fairseq.data.audio.speech_to_text_dataset import SpeechToTextDataset
 from fairseq.data.audio.speech_to_text_joint_dataset import SpeechToTextJointDataset
 
 
-class SoundfileWaveforms:
-    """Mixin: ``_get_source_audio`` for ``use_audio_input`` configs, without torchaudio."""
+def _load_wave(dataset, i: int) -> np.ndarray:
+    from ..data.stored_audio import load_stored_waveform
 
-    def _load_wave(self, i: int) -> np.ndarray:
-        from ..data.stored_audio import load_stored_waveform
-
-        wave = load_stored_waveform(self.audio_paths[i])
-        if self.waveform_transforms is not None:
-            wave, _ = self.waveform_transforms(wave, self.cfg.use_sample_rate)
-        return wave
-
-    def _get_source_audio(self, index: Union[int, list]) -> torch.Tensor:
-        if isinstance(index, (int, np.integer)):
-            wave = self._load_wave(int(index))
-        else:  # fairseq's ConcatAugment passes several indices
-            wave = np.concatenate([self._load_wave(int(i)) for i in index])
-        source = torch.from_numpy(np.ascontiguousarray(wave)).float()
-        if self.cfg.standardize_audio:
-            with torch.no_grad():
-                source = F.layer_norm(source, source.shape)
-        return source
+    wave = load_stored_waveform(dataset.audio_paths[i])
+    if dataset.waveform_transforms is not None:
+        wave, _ = dataset.waveform_transforms(wave, dataset.cfg.use_sample_rate)
+    return wave
 
 
-class SoundfileSpeechToTextDataset(SoundfileWaveforms, SpeechToTextDataset):
-    pass
+def soundfile_source_audio(self, index: Union[int, list]) -> torch.Tensor:
+    """``_get_source_audio`` for ``use_audio_input`` configs, without torchaudio."""
+    if isinstance(index, (int, np.integer)):
+        wave = _load_wave(self, int(index))
+    else:  # fairseq's ConcatAugment passes several indices
+        wave = np.concatenate([_load_wave(self, int(i)) for i in index])
+    source = torch.from_numpy(np.ascontiguousarray(wave)).float()
+    if self.cfg.standardize_audio:
+        with torch.no_grad():
+            source = F.layer_norm(source, source.shape)
+    return source
 
 
-class SoundfileSpeechToTextJointDataset(SoundfileWaveforms, SpeechToTextJointDataset):
-    pass
+# Direct subclasses (a mixin class first in the bases would change the object layout and
+# forbid the __class__ switch below).
+class SoundfileSpeechToTextDataset(SpeechToTextDataset):
+    _get_source_audio = soundfile_source_audio
+
+
+class SoundfileSpeechToTextJointDataset(SpeechToTextJointDataset):
+    _get_source_audio = soundfile_source_audio
 
 
 _SWAP = {
