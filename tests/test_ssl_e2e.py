@@ -45,24 +45,52 @@ def _generate(data, checkpoint, mode, *extra):
     return out.stdout, [l for l in out.stdout.splitlines() if l.startswith("D-")]
 
 
-@pytest.mark.parametrize("kind", ["hubert", "wav2vec2"])
-def test_stage2_trains_and_decodes_in_every_mode(waveform_corpus, mt_checkpoint, tmp_path, kind):
+@pytest.fixture(scope="module", params=["hubert", "wav2vec2"])
+def trained(request, waveform_corpus, mt_checkpoint, tmp_path_factory):
+    """Stage 2 with each SSL front end (frozen for 2 of 4 updates: two epochs of two batches)."""
+    kind = request.param
+    tmp_path = tmp_path_factory.mktemp(f"stage2_{kind}")
     ckpt = ssl_checkpoint(tmp_path, kind)
     out = run_cli("fairseq-train", train_args(
         waveform_corpus, tmp_path / "st", "--load-pretrained-mt-from", mt_checkpoint,
-        "--alignment", "soft", "--adversarial-warmup-updates", "0", "--max-update", "3",
+        "--alignment", "soft", "--adversarial-warmup-updates", "0", "--max-update", "4",
         "--max-tokens", "400000",
         *ssl_args(ckpt, kind, "--ssl-freeze-updates", "2", "--ssl-apply-mask",
                   "--ssl-mask-prob", "0.3", "--ssl-mask-length", "2")))
-    log = out.stdout + out.stderr
-    assert "num_updates=3" in log and "ctc_loss=" in log and "disc_loss=" in log
+    ckpt.unlink()  # the trained checkpoint carries the SSL config: nothing below needs the file
+    return kind, tmp_path / "st", out.stdout + out.stderr, str(ckpt)
+
+
+def test_stage2_trains_and_decodes_in_every_mode(trained, waveform_corpus):
+    kind, save_dir, log, ckpt = trained
+    assert "num_updates=4" in log and "ctc_loss=" in log and "disc_loss=" in log
     assert f"--ssl-checkpoint {ckpt}: loaded" in log
-    checkpoint = tmp_path / "st" / "checkpoint_last.pt"
-    ckpt.unlink()  # the trained checkpoint carries the SSL config: decoding needs no SSL file
     for mode, scoring in (("st", "sacrebleu"), ("mt", "sacrebleu"), ("asr", "wer")):
-        log, hyps = _generate(waveform_corpus, checkpoint, mode, "--scoring", scoring)
+        log, hyps = _generate(waveform_corpus, save_dir / "checkpoint_last.pt", mode, "--scoring", scoring)
         assert sorted(int(h.split("\t")[0][2:]) for h in hyps) == list(range(N_TEST)), mode
         assert ("BLEU = " if scoring == "sacrebleu" else "WER: ") in log
+
+
+def test_average_translate_and_analyze_take_the_ssl_model(trained, waveform_corpus, tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    kind, save_dir, _, _ = trained
+    if kind != "hubert":
+        pytest.skip("one front end is enough for the tools (the checkpoints differ only in the SSL model)")
+    avg = tmp_path / "avg.pt"
+    run_cli("salign-average", ["--save-dir", save_dir, "--num-epochs", "2", "--output", avg])
+    wav = tmp_path / "one.wav"
+    t = np.arange(16000 * 2) / 16000
+    sf.write(wav, (0.1 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 16000)
+    for mode in ("st", "asr"):
+        out = run_cli("salign-translate", ["--checkpoint", avg, "--data-dir", waveform_corpus,
+                                          "--mode", mode, "--beam", "2", "--max-len-b", "10", "--cpu", wav])
+        (line,) = out.stdout.splitlines()
+        assert line.startswith(f"{wav}\t")
+    out = run_cli("salign-analyze", ["--checkpoint", avg, "--data-dir", waveform_corpus,
+                                     "--split", "tst-COMMON_st", "--out-json", tmp_path / "gap.json", "--cpu"])
+    assert (tmp_path / "gap.json").is_file()
 
 
 def test_front_end_and_data_must_match(corpus, waveform_corpus, tmp_path):
