@@ -13,9 +13,10 @@ from ..mustc import PrepError
 from .base import SPECAUGMENT_CHOICES, SPECAUGMENT_POLICIES, FeatureKind  # noqa: F401
 from .fbank import Fbank80
 from .waveform import Waveform
+from .ssl_states import SSLStates
 from .whisper import WhisperStates
 
-KINDS: dict[str, type[FeatureKind]] = {k.name: k for k in (Fbank80, Waveform, WhisperStates)}
+KINDS: dict[str, type[FeatureKind]] = {k.name: k for k in (Fbank80, Waveform, WhisperStates, SSLStates)}
 
 
 def make_kind(name: str, **options) -> FeatureKind:
