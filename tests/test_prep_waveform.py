@@ -188,7 +188,8 @@ def test_load_stored_waveform_errors_name_the_manifest_path(both, tmp_path):
     with pytest.raises(AudioError, match=r"a8k\.flac: sample rate 8000 Hz, expected 16000"):
         load_stored_waveform(str(tmp_path / "a8k.flac"))
     sf.write(tmp_path / "st.wav", np.zeros((1600, 2), np.float32), 16000)
-    with pytest.raises(AudioError, match=r"st\.wav \(resolved: .*st\.wav\): 2 channels, expected mono"):
+    with pytest.raises(AudioError, match=r"st\.wav \(resolved: .*st\.wav\): 2 channels, "
+                                         r"expected mono"):
         load_stored_waveform("st.wav", tmp_path)
     with pytest.raises(AudioError, match=r"missing\.flac \(resolved: .*\): cannot read"):
         load_stored_waveform("missing.flac", tmp_path)

@@ -4,9 +4,9 @@
     python examples/mustc/prep_mustc_data.py --data-root ROOT --languages de
 
 writes ROOT/en-de/{fbank80.zip, {split}_st.tsv, spm_unigram8000_st.{model,txt}, config_st.yaml};
-with --features waveform or whisper, the same layout in ROOT/en-de/waveform/ or ROOT/en-de/whisper/
-(wav16k.zip, whisper.zip). See examples/mustc/README.md. From Python: ``fairseq_salign.data.prep.prepare_mustc`` or
-``main([...])`` below.
+with --features waveform or whisper, the same layout in ROOT/en-de/waveform/ or
+ROOT/en-de/whisper/ (wav16k.zip, whisper.zip). See examples/mustc/README.md. From Python:
+``fairseq_salign.data.prep.prepare_mustc`` or ``main([...])`` below.
 """
 from __future__ import annotations
 
@@ -45,8 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-normalize-src", dest="normalize_src", action="store_false",
                    help="keep source transcripts as they are (default: lower-case them and "
                         "strip punctuation)")
-    p.add_argument("--num-workers", type=int, default=min(4, os.cpu_count() or 1),
-                   help="feature extraction processes (default: min(4, CPUs))")
+    p.add_argument("--num-workers", type=int, default=None,
+                   help="feature extraction processes (default: min(4, CPUs); 1 for whisper, "
+                        "whose CTranslate2 threads use every CPU)")
     p.add_argument("--skip-bad-segments", action="store_true",
                    help="drop bad train segments and count them instead of stopping "
                         "(dev and tst-* splits never drop segments)")
@@ -88,12 +89,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     start = time.time()
     try:
+        kind = kind_from_args(parser, args)
+        workers = args.num_workers or kind.default_num_workers(os.cpu_count() or 1)
         results = prepare_mustc(
-            args.data_root, args.languages, splits=args.splits,
-            features=kind_from_args(parser, args), output_subdir=args.output_subdir,
-            vocab_type=args.vocab_type,
+            args.data_root, args.languages, splits=args.splits, features=kind,
+            output_subdir=args.output_subdir, vocab_type=args.vocab_type,
             vocab_size=args.vocab_size, normalize_src=args.normalize_src,
-            num_workers=args.num_workers, skip_bad_segments=args.skip_bad_segments,
+            num_workers=workers, skip_bad_segments=args.skip_bad_segments,
             min_n_frames=args.min_n_frames, max_n_frames=args.max_n_frames,
             progress=args.progress, specaugment=args.specaugment_policy,
         )

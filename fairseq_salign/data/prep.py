@@ -456,5 +456,5 @@ def prepare_language(
 
 
 def prepare_mustc(data_root, languages: Sequence[str] = ("de",), **kwargs) -> dict[str, PrepResult]:
-    """Prepare each ``en-{lang}`` under ``data_root``; keyword options as :func:`prepare_language`."""
+    """Prepare each ``en-{lang}`` under ``data_root``; options as :func:`prepare_language`."""
     return {lang: prepare_language(Path(data_root), lang, **kwargs) for lang in languages}

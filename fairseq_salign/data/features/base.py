@@ -91,6 +91,10 @@ class FeatureKind(ABC):
         """The instance each of ``num_workers`` processes uses (e.g. with its thread count)."""
         return self
 
+    def default_num_workers(self, cpus: int) -> int:
+        """Worker processes when the command line does not say (``--num-workers``)."""
+        return min(4, cpus)
+
     def describe(self) -> str:
         """One line for the summary."""
         return self.name

@@ -3,9 +3,10 @@
 Members are FLAC (default: 16-bit PCM, lossless for MuST-C's own 16-bit 16 kHz mono wavs; a
 resampled or mixed-down segment is rounded to 16 bits) or WAV (32-bit float: exact, about 3x
 the size). Samples outside [-1, 1] (resampling can overshoot) are clipped in both formats.
-``data/stored_audio.load_stored_waveform`` reads a member back. ``n_frames`` is the number of samples, fairseq's convention for
-``use_audio_input``; the model normalizes the waveform as its checkpoint expects, so the config
-asks for no standardization and no feature transforms (fairseq applies none to audio input).
+``data/stored_audio.load_stored_waveform`` reads a member back. ``n_frames`` is the number of
+samples, fairseq's convention for ``use_audio_input``; the model normalizes the waveform as its
+checkpoint expects, so the config asks for no standardization and no feature transforms
+(fairseq applies none to audio input).
 """
 from __future__ import annotations
 
