@@ -49,11 +49,12 @@ sysdeps:
 	  fi; \
 	fi
 
-demo: install sysdeps
+demo: install install-whisper sysdeps
 	$(PY) examples/demo/run_demo.py --out demo
 
 bench: install
 	$(PY) benchmarks/run.py
+	$(PY) benchmarks/frontend.py
 
 clean-venv:
 	rm -rf $(VENV)

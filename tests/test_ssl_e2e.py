@@ -26,6 +26,24 @@ def waveform_corpus(corpus):
     return result.out_dir
 
 
+def test_waveform_dataset_reads_the_stored_samples_with_soundfile(waveform_corpus, tmp_path):
+    """The task's dataset gives the recipe's samples unchanged (config standardize_audio:
+    false; fairseq's own dataset would standardize them: it tests a bound method)."""
+    from conftest import build_in_process
+
+    from fairseq_salign.data.stored_audio import load_stored_waveform
+
+    task, _, _ = build_in_process(waveform_corpus, *ssl_args(ssl_checkpoint(tmp_path, "hubert"), "hubert"))
+    task.load_dataset("dev_st")
+    dataset = task.dataset("dev_st")
+    item = dataset[0]
+    expected = load_stored_waveform(dataset.audio_paths[0])
+    assert item.source.dim() == 1 and torch.equal(item.source, torch.from_numpy(expected))
+    batch = dataset.collater([dataset[i] for i in range(3)])
+    assert batch["net_input"]["src_tokens"].dtype == torch.float32
+    assert batch["net_input"]["src_tokens"].dim() == 2
+
+
 def ssl_args(ckpt, kind, *extra):
     return ["--speech-encoder", kind, "--ssl-checkpoint", ckpt, "--acoustic-encoder-layers", "0",
             "--adapter", "ctc-shrink", *extra]

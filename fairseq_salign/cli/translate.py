@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from ..data.audio import AudioError, audio_info, compute_fbank, load_audio
+from ..tasks.waveform_data import standardize_audio
 from . import CliError, load_salign, pick_device, run_main
 
 logger = logging.getLogger("fairseq_salign.cli.translate")
@@ -65,7 +66,7 @@ class Featurizer:
         from fairseq.data.audio.feature_transforms import CompositeAudioFeatureTransform
 
         self.waveform = bool(data_cfg.use_audio_input)
-        self.standardize = bool(data_cfg.standardize_audio)
+        self.standardize = standardize_audio(data_cfg)
         fbank80 = data_cfg.input_feat_per_channel == 80 and data_cfg.input_channels == 1
         if not (self.waveform or fbank80):
             raise CliError(

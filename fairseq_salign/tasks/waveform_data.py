@@ -16,6 +16,14 @@ from fairseq.data.audio.speech_to_text_dataset import SpeechToTextDataset
 from fairseq.data.audio.speech_to_text_joint_dataset import SpeechToTextJointDataset
 
 
+def standardize_audio(data_cfg) -> bool:
+    """fairseq 0.12's ``S2TDataConfig.standardize_audio`` is a method, and its own dataset
+    tests the bound method (always true): every waveform would be standardized, whatever the
+    config says."""
+    value = data_cfg.standardize_audio
+    return bool(value() if callable(value) else value)
+
+
 def _load_wave(dataset, i: int) -> np.ndarray:
     from ..data.stored_audio import load_stored_waveform
 
@@ -32,7 +40,7 @@ def soundfile_source_audio(self, index: Union[int, list]) -> torch.Tensor:
     else:  # fairseq's ConcatAugment passes several indices
         wave = np.concatenate([_load_wave(self, int(i)) for i in index])
     source = torch.from_numpy(np.ascontiguousarray(wave)).float()
-    if self.cfg.standardize_audio:
+    if standardize_audio(self.cfg):
         with torch.no_grad():
             source = F.layer_norm(source, source.shape)
     return source
