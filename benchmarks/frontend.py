@@ -19,8 +19,6 @@ Not a test: numbers depend on the machine (docs/benchmarks.md records them).
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -28,7 +26,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import Worker, interleave, med, paired  # noqa: E402
+from harness import Worker, describe_machine, interleave, med, paired  # noqa: E402
 from inputs import as_waveform_batches, make_batches, write_data_dir, write_waveform_data_dir  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -66,13 +64,10 @@ def main() -> None:
 
     from fairseq_salign.frontends.random_checkpoint import random_ssl_state
 
-    cuda = torch.cuda.is_available()
+    t_start = time.perf_counter()
+    cuda, _ = describe_machine()
     bsz = args.batch_size or (16 if cuda else 4)
     repeats = args.repeats or (20 if cuda else 5)
-    device = torch.cuda.get_device_name() if cuda else f"CPU, {os.cpu_count()} cores"
-    t_start = time.perf_counter()
-    print(f"machine: {platform.node()} {platform.machine()}, {device}; Python "
-          f"{platform.python_version()}, torch {torch.__version__}")
     tmp = Path(tempfile.mkdtemp(prefix="salign-bench-frontend-"))
     write_data_dir(tmp)
     write_waveform_data_dir(tmp / "waveform")

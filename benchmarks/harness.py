@@ -26,6 +26,20 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def describe_machine() -> tuple:
+    """``(cuda available, one printed line naming the machine)``: every figure is quoted
+    beside the machine it was measured on."""
+    import platform
+
+    import torch
+
+    cuda = torch.cuda.is_available()
+    device = torch.cuda.get_device_name() if cuda else f"CPU, {os.cpu_count()} cores"
+    print(f"machine: {platform.node()} {platform.machine()}, {device}; Python "
+          f"{platform.python_version()}, torch {torch.__version__}")
+    return cuda, device
+
+
 def med(xs):
     return statistics.median(xs)
 

@@ -25,8 +25,6 @@ Not a test: numbers depend on the machine (docs/benchmarks.md records them).
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -35,7 +33,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import Worker, interleave, med, paired  # noqa: E402
+from harness import Worker, describe_machine, interleave, med, paired  # noqa: E402
 from inputs import VOCAB_SIZE, make_batches, write_data_dir  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -104,14 +102,11 @@ def main() -> None:
 
     import torch
 
-    cuda = torch.cuda.is_available()
+    t_start = time.perf_counter()
+    cuda, _ = describe_machine()
     bsz = args.batch_size or (48 if cuda else 8)
     repeats = args.repeats or (30 if cuda else 9)
     decode_repeats = args.decode_repeats or (20 if cuda else 5)
-    device = torch.cuda.get_device_name() if cuda else f"CPU, {os.cpu_count()} cores"
-    t_start = time.perf_counter()
-    print(f"machine: {platform.node()} {platform.machine()}, {device}; Python "
-          f"{platform.python_version()}, torch {torch.__version__}")
 
     tmp = Path(tempfile.mkdtemp(prefix="salign-bench-"))
     write_data_dir(tmp)

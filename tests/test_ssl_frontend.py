@@ -9,7 +9,7 @@ from fairseq.checkpoint_utils import torch_persistent_save
 from fairseq.data import Dictionary
 
 from fairseq_salign.frontends.random_checkpoint import random_ssl_state
-from fairseq_salign.frontends.ssl_checkpoint import SSLCheckpointError, build_ssl_model, read_ssl_checkpoint
+from fairseq_salign.frontends.ssl_checkpoint import SSLCheckpointError, read_ssl_checkpoint
 from fairseq_salign.frontends.ssl_encoder import standardize
 from fairseq_salign.models.config import S2TSAlignConfig
 from fairseq_salign.models.s2t_salign import ARCH_PRESETS, S2TSAlignModel

@@ -109,6 +109,24 @@ class FeatureKind(ABC):
 
 
 # ---------------------------------------------------------------- helpers shared by kinds
+_FILE_HASHES: dict = {}  # path -> sha1 prefix, this process
+
+
+def file_sha1(path) -> str:
+    """First 16 hex digits of a (model) file's sha1, computed once per process: a kind's
+    fingerprint changes when its model file does."""
+    import hashlib
+
+    key = str(path)
+    if key not in _FILE_HASHES:
+        h = hashlib.sha1()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 22), b""):
+                h.update(block)
+        _FILE_HASHES[key] = h.hexdigest()[:16]
+    return _FILE_HASHES[key]
+
+
 def npy_bytes(array: np.ndarray) -> bytes:
     """``np.save`` of ``array`` as bytes: what fairseq's zip reader ``np.load``s."""
     buf = io.BytesIO()

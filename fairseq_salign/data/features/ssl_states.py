@@ -11,7 +11,6 @@ are stored as float32 ``[n_frames, dim]`` .npy. ``n_frames`` follows the conv ex
 from __future__ import annotations
 
 import argparse
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -19,10 +18,9 @@ from typing import Optional
 import numpy as np
 
 from ..mustc import PrepError
-from .base import FeatureKind, feature_config, npy_bytes, npy_frames
+from .base import FeatureKind, feature_config, file_sha1, npy_bytes, npy_frames
 
 _LOADED: dict = {}  # (checkpoint, layer) -> (model, spec), this process
-_HASHES: dict = {}
 
 
 @dataclass(frozen=True)
@@ -94,14 +92,7 @@ class SSLStates(FeatureKind):
         self._load()
 
     def fingerprint(self) -> str:
-        path = Path(self.checkpoint or "")
-        if str(path) not in _HASHES:
-            h = hashlib.sha1()
-            with open(path, "rb") as f:
-                for block in iter(lambda: f.read(1 << 22), b""):
-                    h.update(block)
-            _HASHES[str(path)] = h.hexdigest()[:16]
-        return f"ssl-{_HASHES[str(path)]}-layer{self.layer}-v1"
+        return f"ssl-{file_sha1(Path(self.checkpoint or ''))}-layer{self.layer}-v1"
 
     def for_workers(self, num_workers: int) -> "SSLStates":
         import os

@@ -21,7 +21,6 @@ a window is exactly 1500 states. States are stored as float32 ``[n_frames, d_mod
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -31,7 +30,7 @@ import numpy as np
 
 from ..audio import TARGET_SAMPLE_RATE
 from ..mustc import PrepError
-from .base import FeatureKind, feature_config, npy_bytes, npy_frames
+from .base import FeatureKind, feature_config, file_sha1, npy_bytes, npy_frames
 
 HOP = 160  # mel hop in samples (10 ms)
 WINDOW_MEL = 3000  # 30 s of mel frames: Whisper's input window
@@ -41,7 +40,6 @@ INSTALL_HINT = ("run `make install-whisper` (installs requirements/whisper.txt i
                 "`pip install 'fairseq-salign[whisper]'`")
 
 _LOADED: dict = {}  # (model dir, compute type, threads) -> (model, mel extractor), this process
-_HASHES: dict = {}  # model.bin path -> sha1 prefix
 
 
 def n_whisper_frames(n_samples: int) -> int:
@@ -145,14 +143,8 @@ class WhisperStates(FeatureKind):
         import ctranslate2
         import faster_whisper
 
-        weights = self.model_path / "model.bin"
-        if str(weights) not in _HASHES:
-            h = hashlib.sha1()
-            with open(weights, "rb") as f:
-                for block in iter(lambda: f.read(1 << 22), b""):
-                    h.update(block)
-            _HASHES[str(weights)] = h.hexdigest()[:16]
-        return (f"ct2-whisper-{_HASHES[str(weights)]}-{self.compute_type}-{self.context}"
+        weights = file_sha1(self.model_path / "model.bin")
+        return (f"ct2-whisper-{weights}-{self.compute_type}-{self.context}"
                 f"-ct2_{ctranslate2.__version__}-fw_{faster_whisper.__version__}-v1")
 
     def for_workers(self, num_workers: int) -> "WhisperStates":
