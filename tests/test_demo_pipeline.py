@@ -59,7 +59,7 @@ def test_soft_mode_gets_the_demo_weight_and_a_schedule_scaled_to_its_updates(tmp
     pipe.st_updates_per_epoch = lambda: 50
     pipe.train_st("soft")
     (name, cmd), _average = pipe.run.calls
-    assert name == "train_soft"
+    assert name == "train_soft_whisper"  # the default front end
     option = lambda flag: cmd[cmd.index(flag) + 1]  # noqa: E731
     assert option("--adversarial-weight") == "1.5"
     assert (option("--adversarial-warmup-updates"), option("--adversarial-decay-start"),

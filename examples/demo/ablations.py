@@ -91,7 +91,8 @@ def main(argv=None) -> int:
     p.add_argument("--curves", action="store_true",
                    help="also analyse every epoch checkpoint (MMD^2 over updates, for the plot)")
     args = p.parse_args(argv)
-    demo_args = run_demo.build_parser().parse_args(["--out", str(args.out)])
+    # the ablations in docs/ablations.md ran on the fbank front end
+    demo_args = run_demo.build_parser().parse_args(["--out", str(args.out), "--front-end", "fbank"])
     pipe = Pipeline(demo_args, REPO)
     pipe.build_corpus()
     pipe.prepare()

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Front ends of the demo side by side, with sacreBLEU's paired bootstrap test.
 
-After ``run_demo.py --out demo`` and ``run_demo.py --out demo --front-end whisper``, reads the
+After ``run_demo.py --out demo --front-end fbank`` and ``run_demo.py --out demo`` (whisper), reads the
 hypotheses both left in ``demo/logs`` (the ``fairseq-generate`` outputs) and tests, per system,
 whisper against fbank on tst-COMMON ST and MT BLEU (1,000 paired bootstrap samples), next to
 each run's ASR WER and its minutes of speech-side training (ASR + ST stages, from the logs).
@@ -38,7 +38,7 @@ def main(argv=None) -> int:
     logs = args.out / "logs"
     data = args.out / "mini" / "en-de"
     refs = [r["tgt_text"] for r in read_manifest(data / "tst-COMMON_st.tsv")]
-    results = json.loads((args.out / "results.json").read_text())["systems"]
+    results = json.loads((args.out / "results_fbank.json").read_text())["systems"]
     whisper = json.loads((args.out / "results_whisper.json").read_text())["systems"]
     rows = []
     for system in args.systems:

@@ -18,6 +18,7 @@ ST_MAX_TOKENS = 4000  # fbank frames per speech batch (~25 utterances of the min
 # on 2 CPU cores the number of updates, not the batch size, limits what the demo learns
 # Speech front ends the demo can train on: the recipe's --features kind, the model options that
 # go with it, and frames per speech batch for the same seconds of audio as ST_MAX_TOKENS.
+DEFAULT_FRONT_END = "whisper"  # measured against fbank on this corpus: README, "The demo's front end"
 FRONT_ENDS = {
     "fbank": {"features": "fbank80", "model": [], "max_tokens": ST_MAX_TOKENS},
     # frozen Whisper tiny.en encoder states (384-d, 50 Hz): one stride-2 conv -> 25 Hz
@@ -36,7 +37,7 @@ class Pipeline:
         self.corpus_root = self.out / "mini"
         self.data = self.corpus_root / "en-de"  # fbank80 data: stage 1 (text) and the vocabulary
         self.ckpt = self.out / "checkpoints"
-        self.front_end = getattr(args, "front_end", "fbank")
+        self.front_end = getattr(args, "front_end", DEFAULT_FRONT_END)
         fe = FRONT_ENDS[self.front_end]
         self.speech_data = self.data if fe["features"] == "fbank80" else self.data / fe["features"]
         self.speech_model_args = fe["model"]
@@ -177,7 +178,8 @@ class Pipeline:
 
     @property
     def result_suffix(self) -> str:
-        """Log and result names of a front end other than fbank."""
+        """Log and checkpoint names of a front end other than fbank (fbank's are unsuffixed,
+        as before front ends were an option)."""
         return "" if self.front_end == "fbank" else f"_{self.front_end}"
 
     def train_st(self, mode: str, name: str = None, extra_args=(), seed=None, keep_epochs=None) -> None:
@@ -249,11 +251,11 @@ class Pipeline:
 
     def analyze(self, modes: List[str]) -> Dict:
         self.say("measuring the modality gap of the T-enc space (salign-analyze)")
-        out_json = self.out / f"modality_gap{self.result_suffix}.json"
+        out_json = self.out / f"modality_gap_{self.front_end}.json"
         self.run(f"analyze{self.result_suffix}", [
             BIN / "salign-analyze", "--checkpoint", *[self.speech_ckpt / m / "average.pt" for m in modes],
             "--label", *modes, "--data-dir", self.speech_data, "--split", "tst-COMMON_st",
-            "--out-json", out_json, "--out-png", self.out / f"modality_gap{self.result_suffix}.png",
+            "--out-json", out_json, "--out-png", self.out / f"modality_gap_{self.front_end}.png",
             *(["--cpu"] if self.device_flags else []),
         ], show=None)
         with open(out_json) as f:

@@ -35,7 +35,7 @@ def _row(mode: str, system: Dict, gap: Dict) -> str:
 
 
 def write_report(results: Dict, out: Path, suffix: str = "") -> str:
-    """``OUT/results{suffix}.md`` and ``.json`` (suffix: a front end other than the default)."""
+    """``OUT/results{suffix}.md`` and ``.json`` (suffix: ``_{front end}``)."""
     header = (
         "| system | ST BLEU tst-COMMON (± 95 % CI) | ST chrF tst-COMMON | ST BLEU tst-HE | "
         "MT BLEU tst-COMMON (± 95 % CI) | ASR WER % | speech/text probe acc (0.5 = no gap) | "

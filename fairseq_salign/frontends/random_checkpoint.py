@@ -83,6 +83,9 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     from fairseq.checkpoint_utils import torch_persistent_save
 
+    from pathlib import Path
+
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     state = random_ssl_state(args.kind, args.shape, args.seed)
     n = sum(t.numel() for t in state["model"].values())
     torch_persistent_save(state, args.out)
