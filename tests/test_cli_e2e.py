@@ -16,7 +16,8 @@ def test_help_lists_the_plugin_options():
          "--criterion", "salign", "--help"],
     ).stdout
     for option in ("--training-stage", "--infer-mode", "--alignment", "--adapter",
-                   "--acoustic-encoder-layers", "--mixup-prob", "--load-pretrained-mt-from"):
+                   "--acoustic-encoder-layers", "--mixup-prob", "--load-pretrained-mt-from",
+                   "--speech-encoder", "--ssl-checkpoint", "--ssl-freeze-updates", "--ssl-apply-mask"):
         assert option in out, option
 
 
