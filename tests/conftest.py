@@ -110,3 +110,33 @@ def first_batch(task, split: str, n: int = 6):
     task.load_dataset(split)
     dataset = task.dataset(split)
     return dataset.collater([dataset[i] for i in range(n)])
+
+
+def gloo_args(world_size: int = 2) -> list:
+    """fairseq options of a CPU data-parallel run on a free local port (one process per rank,
+    launched by :func:`run_ranks`)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return ["--distributed-backend", "gloo", "--distributed-world-size", str(world_size),
+            "--distributed-init-method", f"tcp://127.0.0.1:{port}", "--distributed-no-spawn",
+            "--device-id", "0"]
+
+
+def run_ranks(command_of_rank, world_size: int = 2, timeout: int = 300) -> List[str]:
+    """Start ``command_of_rank(r)`` for every rank, wait for all, assert they all exited 0;
+    returns their combined stdout/stderr, rank by rank."""
+    procs = [subprocess.Popen([str(c) for c in command_of_rank(r)], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, env=cli_env())
+             for r in range(world_size)]
+    logs = []
+    try:
+        for p in procs:
+            logs.append(p.communicate(timeout=timeout)[0])
+    finally:
+        for p in procs:
+            p.kill()
+    assert [p.returncode for p in procs] == [0] * world_size, "".join(l[-4000:] for l in logs)
+    return logs

@@ -2,11 +2,10 @@
 waveform data: stage 2 from the stage-1 checkpoint, decoding in st / mt / asr without the SSL
 file, and 2-process gloo DDP with a front end that is frozen at start and unfrozen mid-run."""
 import re
-import subprocess
 
 import pytest
 import torch
-from conftest import BIN, TEST_SIZES, TESTS, cli_env, run_cli, train_args
+from conftest import BIN, TEST_SIZES, TESTS, gloo_args, run_cli, run_ranks, train_args
 from fairseq.checkpoint_utils import torch_persistent_save
 
 from fairseq_salign.frontends.random_checkpoint import random_ssl_state
@@ -123,43 +122,22 @@ def test_front_end_and_data_must_match(corpus, waveform_corpus, tmp_path):
     assert wrong.returncode != 0 and "stores waveforms (use_audio_input: true)" in wrong.stderr
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_two_process_gloo_unfreezes_in_sync(waveform_corpus, mt_checkpoint, tmp_path):
     """DDP (fairseq's default c10d backend) with the front end frozen for 2 updates and trained
     for 2 more: every step must give every parameter a gradient, and afterwards both ranks hold
     the same, changed, front-end weights (the conv extractor, frozen throughout, unchanged)."""
     ckpt = ssl_checkpoint(tmp_path, "hubert")
     initial = torch.load(ckpt, weights_only=False)["model"]
-    port = _free_port()
     args = [str(a) for a in train_args(
         waveform_corpus, tmp_path / "ddp", "--load-pretrained-mt-from", mt_checkpoint,
         "--alignment", "soft", "--adversarial-warmup-updates", "0", "--max-update", "4",
         "--max-tokens", "150000", "--lr", "5e-3",
         *ssl_args(ckpt, "hubert", "--ssl-freeze-updates", "2", "--ssl-apply-mask",
                   "--ssl-mask-prob", "0.3", "--ssl-mask-length", "2", "--ssl-layerdrop", "0.5"),
-        "--distributed-backend", "gloo", "--distributed-world-size", "2",
-        "--distributed-init-method", f"tcp://127.0.0.1:{port}", "--distributed-no-spawn",
-        "--device-id", "0")]
-    driver = str(TESTS / "ddp_rank_driver.py")
-    procs = [subprocess.Popen(
-        [str(BIN / "python"), driver, str(tmp_path / f"rank{r}.pt"), "--", *args,
-         "--distributed-rank", str(r)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=cli_env()) for r in (0, 1)]
-    logs = []
-    try:
-        for p in procs:
-            logs.append(p.communicate(timeout=300)[0])
-    finally:
-        for p in procs:
-            p.kill()
-    assert [p.returncode for p in procs] == [0, 0], logs[0][-4000:] + logs[1][-4000:]
+        *gloo_args())]
+    driver = TESTS / "ddp_rank_driver.py"
+    logs = run_ranks(lambda r: [BIN / "python", driver, tmp_path / f"rank{r}.pt", "--", *args,
+                                "--distributed-rank", r])
     assert "num_updates=4" in logs[0]
     rank0, rank1 = (torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))
     ssl_keys = [k for k in rank0 if k.startswith("ssl.")]
