@@ -81,7 +81,7 @@ def analyze_checkpoint(checkpoint: str, args, device) -> tuple:
     """Metrics and paired vectors of one checkpoint on the split."""
     from ..analysis.metrics import MIN_PAIRS, gap_metrics
     from ..analysis.vectors import paired_vectors, select_indices, use_eval_transforms
-    from ..tasks.speech_to_text_salign import SAMPLES_PER_FRAME
+    from ..data.audio import FRAME_SHIFT_SAMPLES
 
     # the multi-task dataset pairs each utterance's features with its transcript
     model, _, task = load_salign(
@@ -97,7 +97,7 @@ def analyze_checkpoint(checkpoint: str, args, device) -> tuple:
             f"split '{args.split}' gives {len(indices)} utterances; the probe needs at least "
             f"{MIN_PAIRS} (raise --max-utterances or use a larger split)"
         )
-    max_tokens = args.max_tokens * (SAMPLES_PER_FRAME if task.waveform_input else 1)
+    max_tokens = args.max_tokens * (FRAME_SHIFT_SAMPLES if task.waveform_input else 1)
     vectors = paired_vectors(model, dataset, indices, device, max_tokens)
     return gap_metrics(vectors.speech, vectors.text, seed=args.seed), vectors
 

@@ -24,13 +24,12 @@ from typing import List, Optional
 import numpy as np
 import torch
 
-from ..data.audio import AudioError, audio_info, compute_fbank, load_audio
+from ..data.audio import FRAME_LENGTH_SAMPLES, TARGET_SAMPLE_RATE, AudioError, audio_info, compute_fbank, load_audio
 from ..tasks.waveform_data import standardize_audio
 from . import CliError, load_salign, pick_device, run_main
 
 logger = logging.getLogger("fairseq_salign.cli.translate")
 FRAMES_PER_SECOND = 100  # 10 ms fbank shift
-FRAME_SAMPLES = 400  # one 25 ms window: the shortest input either front end takes
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -104,10 +103,10 @@ class Featurizer:
 
     def _waveform(self, path: str, wave: np.ndarray, seconds: float) -> np.ndarray:
         max_samples = self.max_frames  # the encoder counts samples for waveform input
-        if len(wave) < FRAME_SAMPLES:
+        if len(wave) < FRAME_LENGTH_SAMPLES:  # one 25 ms window: the shortest either front end takes
             raise AudioError(f"{path}: {seconds * 1000:.0f} ms is shorter than one 25 ms frame")
         if len(wave) > max_samples:
-            limit = max_samples / 16000
+            limit = max_samples / TARGET_SAMPLE_RATE
             raise AudioError(f"{path}: {seconds:.1f} s is beyond the model's {limit:g} s of "
                              "source positions; " + _split_hint(path, limit))
         if self.standardize:  # as fairseq's dataset does for standardize_audio configs

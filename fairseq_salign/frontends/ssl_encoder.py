@@ -23,6 +23,7 @@ import torch
 import torch.nn as nn
 from fairseq.modules import FairseqDropout, LayerNorm
 
+from ..data.audio import FRAME_SHIFT_SAMPLES
 from ..modules.acoustic_encoder import padding_mask_from_lengths
 
 
@@ -44,7 +45,7 @@ def standardize(wave: torch.Tensor, padding_mask: torch.Tensor, eps: float = 1e-
 class SSLAcousticEncoder(nn.Module):
     """``forward(waveforms B x S, lengths B) -> (T x B x C states, B x T padding mask)``."""
 
-    input_units_per_frame = 160  # samples per 10 ms: --max-source-positions counts 10 ms frames
+    input_units_per_frame = FRAME_SHIFT_SAMPLES  # --max-source-positions counts 10 ms frames
 
     def __init__(
         self,

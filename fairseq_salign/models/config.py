@@ -6,9 +6,11 @@ from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 from fairseq.utils import get_available_activation_fns
 from omegaconf import II
 
+from ..frontends import FRONTENDS
+
 ADAPTER_CHOICES = ChoiceEnum(["linear", "ctc-soft", "ctc-shrink"])
 SHRINK_CHOICES = ChoiceEnum(["mean", "first"])
-SPEECH_ENCODER_CHOICES = ChoiceEnum(["fbank", "hubert", "wav2vec2"])  # frontends.FRONTENDS
+SPEECH_ENCODER_CHOICES = ChoiceEnum(list(FRONTENDS))
 ACTIVATION_CHOICES = ChoiceEnum(get_available_activation_fns())
 
 

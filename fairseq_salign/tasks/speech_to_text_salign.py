@@ -20,6 +20,7 @@ from fairseq.tasks import register_task
 from fairseq.tasks.speech_to_text import SpeechToTextTask
 from omegaconf import II
 
+from ..data.audio import FRAME_SHIFT_SAMPLES as SAMPLES_PER_FRAME  # waveform positions per 10 ms frame
 from ..frontends import get_frontend
 from .ctc_generator import CTCGreedyGenerator
 from .dev_bleu import bleu_statistics, parse_generation_args, reduce_bleu
@@ -27,7 +28,6 @@ from .text_pairs import text_pair_dataset, transcripts_as_targets
 from .waveform_data import read_waveforms_with_soundfile
 
 logger = logging.getLogger(__name__)
-SAMPLES_PER_FRAME = 160  # 10 ms frames at 16 kHz: --max-source-positions for waveform input
 
 STAGE_CHOICES = ChoiceEnum(["mt", "asr", "multitask"])
 INFER_CHOICES = ChoiceEnum(["st", "mt", "asr"])
