@@ -242,7 +242,7 @@ def test_alignment_sentence_weights(corpus, kind):
     net = sample["net_input"]
     speech = model(net["src_tokens"], net["src_lengths"], net["prev_output_tokens"])[1]["encoder_out"]
     text = model.encoder(net["src_txt_tokens"], net["src_txt_lengths"])
-    s_w, t_w = criterion._sentence_weights(sample, speech, text)
+    s_w, t_w = (criterion._side_weights(sample, out) for out in (speech, text))
     if kind == "target":
         expected = sample["target"].ne(task.target_dictionary.pad()).sum(1).float()
         torch.testing.assert_close(s_w, expected) and torch.testing.assert_close(t_w, expected)

@@ -16,7 +16,7 @@ same per-token footing as the ST cross-entropy, whatever the batch size, the num
 the precision (the sum goes through fairseq's loss scaling like every other term).
 """
 from dataclasses import dataclass
-from typing import Dict, NamedTuple, Optional
+from typing import Dict, NamedTuple, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -113,19 +113,26 @@ class AdversarialAlignment(nn.Module):
         num_updates: int,
         blank: int,
         generator: Optional[torch.Generator] = None,
+        live: Tuple[bool, bool] = (True, True),
     ) -> Dict[str, torch.Tensor]:
         """Returns the weighted loss to add and its parts: ``disc_loss`` (gradient reaches only
         the modal network), ``adv_loss`` (gradient reaches only the encoders), both sums over
         sentences weighted by ``*_weights``, and the discriminator's correct counts on the
-        plain speech and text inputs."""
+        plain speech and text inputs.
+
+        ``live`` says which side was encoded in this batch; the other (unpaired training: an
+        ASR-only or MT-only batch) is a detached memory of a recent batch of that modality. It
+        trains the modal network like a live side, but is no generator target (its encoders
+        are not in this graph), feeds no mix-up and is not counted."""
         s = self.settings
+        live_speech, live_text = live
         s_out, s_mask = speech["encoder_out"][0], speech["encoder_padding_mask"][0]
         t_out, t_mask = text["encoder_out"][0], text["encoder_padding_mask"][0]
         disc = self.modal_network
 
         mixed = None
         if (
-            self.training and s.mixup_prob > 0 and num_updates >= s.mixup_start_updates
+            self.training and live_speech and s.mixup_prob > 0 and num_updates >= s.mixup_start_updates
             and torch.rand((), generator=generator).item() < s.mixup_prob
         ):
             mixed = self._mix(textual_encoder, speech, blank, generator)
@@ -155,8 +162,13 @@ class AdversarialAlignment(nn.Module):
         gen_weight = self.generator_weight(num_updates) if self.training else 0.0
         if gen_weight > 0 or not self.training:
             frozen = {name: p.detach() for name, p in disc.named_parameters()}
+            # a remembered side's term is a constant: weight 0 keeps it out of the loss value
+            # (feature matching keeps it: it is the target the live side's mean moves to)
+            keep = s.generator_target == "features"
+            g_speech_w = speech_weights if live_speech or keep else speech_weights * 0
+            g_text_w = text_weights if live_text or keep else text_weights * 0
             gen_loss = self._generator_loss(
-                frozen, (d_out, s_mask, speech_weights), (t_out, t_mask, text_weights), g_stats
+                frozen, (d_out, s_mask, g_speech_w), (t_out, t_mask, g_text_w), g_stats
             )
         else:
             gen_loss = s_out.new_zeros((), dtype=torch.float)
@@ -167,8 +179,10 @@ class AdversarialAlignment(nn.Module):
             "adv_weight": gen_weight,
             "weighted_adv_loss": gen_weight * gen_loss,
             "mixed": mixed is not None,
-            "disc_correct_speech": (logit_s.detach() < 0).sum(),
-            "disc_correct_text": (logit_t.detach() > 0).sum(),
+            "disc_correct_speech": (logit_s.detach() < 0).sum() if live_speech else 0,
+            "disc_correct_text": (logit_t.detach() > 0).sum() if live_text else 0,
+            "n_speech": logit_s.numel() if live_speech else 0,
+            "n_text": logit_t.numel() if live_text else 0,
         }
 
     def _generator_loss(self, frozen, speech, text, stats):

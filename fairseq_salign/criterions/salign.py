@@ -5,6 +5,7 @@ of the same pass) and transcript (MT logits and T-enc states); alignment reuses 
 In validation ``loss`` holds only the task losses (ST, MT, CTC), so that checkpoint selection
 compares alike across --alignment modes; the alignment terms are logged beside it.
 """
+import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Optional
@@ -18,6 +19,7 @@ from fairseq.criterions.label_smoothed_cross_entropy import (
 )
 from fairseq.dataclass import ChoiceEnum
 
+from ..distributed import multi_process, zero_touch
 from ..modules import ctc_loss, ctc_targets
 from .adversarial import (
     GENERATOR_TARGETS,
@@ -29,6 +31,7 @@ from .adversarial import (
     GameSettings,
 )
 from .contrastive import contrastive_loss
+from .modality_memory import ModalityMemory
 
 ALIGNMENT_CHOICES = ChoiceEnum(["none", "soft", "hard"])
 GENERATOR_TARGET_CHOICES = ChoiceEnum(list(GENERATOR_TARGETS))
@@ -37,6 +40,7 @@ MIXUP_MODE_CHOICES = ChoiceEnum(list(MIXUP_MODES))
 MIXUP_POSITION_CHOICES = ChoiceEnum(list(MIXUP_POSITIONS))
 MIXUP_LABEL_CHOICES = ChoiceEnum(list(MIXUP_LABELS))
 SENTENCE_WEIGHT_CHOICES = ChoiceEnum(["target", "encoder", "one"])
+ALIGNMENT_DATA_CHOICES = ChoiceEnum(["paired", "all"])
 
 
 @dataclass
@@ -170,6 +174,17 @@ class SAlignCriterionConfig(LabelSmoothedCrossEntropyCriterionConfig):
             "strength in terms that mean the same in any code base; 0 disables it"
         },
     )
+    alignment_data: ALIGNMENT_DATA_CHOICES = field(
+        default="paired",
+        metadata={
+            "help": "soft, with the task's --asr-extra-subsets / --mt-extra-subsets: which "
+            "batches play the game. paired: ST triples only (speech and its own transcript in "
+            "one batch; the authors'); all: ASR-only speech and MT-only text too, unpaired (the "
+            "modal network compares distributions, not pairs): each single-modality batch plays "
+            "against the other modality's T-enc states from the latest batch that had them "
+            "(detached; the game is skipped, and counted as game_skipped, until there is one)"
+        },
+    )
     modal_hidden_dim: int = field(
         default=256, metadata={"help": "soft: bottleneck width of the modal network"}
     )
@@ -207,6 +222,12 @@ def validate(cfg: SAlignCriterionConfig, task) -> None:
             problems.append(f"--{name.replace('_', '-')} must be >= 0")
     if cfg.adversarial_decay_end < cfg.adversarial_decay_start:
         problems.append("--adversarial-decay-end must be >= --adversarial-decay-start")
+    if cfg.alignment_data == "all" and cfg.alignment != "soft":
+        problems.append(
+            "--alignment-data all plays the adversarial game on unpaired speech and text: it "
+            f"needs --alignment soft (--alignment {cfg.alignment} "
+            + ("compares pairs" if cfg.alignment == "hard" else "has no alignment") + ")"
+        )
     if cfg.alignment == "hard" and cfg.contrastive_temperature <= 0:
         problems.append("--contrastive-temperature must be > 0")
     stage = getattr(getattr(task, "cfg", None), "training_stage", None)
@@ -249,6 +270,13 @@ def gradient_ratios(alignment_loss, task_loss, speech, text):
 
 @register_criterion("salign", dataclass=SAlignCriterionConfig)
 class SAlignCriterion(LabelSmoothedCrossEntropyCriterion):
+    """Batches of ST triples train every loss. With extra data (the task's
+    ``--asr-extra-subsets`` / ``--mt-extra-subsets``) a batch holds one kind
+    (``sample["data_kind"]``): ASR-only batches train CTC (x --ctc-weight), MT-only batches the
+    MT cross-entropy (x --mt-weight); with ``--alignment-data all`` they also play their side of
+    the game. Each loss part is logged per token of the batches that had it, with each kind's
+    realised share of the sentences (``share_st``/``share_asr``/``share_mt``)."""
+
     def __init__(self, cfg: SAlignCriterionConfig, task):
         validate(cfg, task)
         super().__init__(
@@ -264,11 +292,14 @@ class SAlignCriterion(LabelSmoothedCrossEntropyCriterion):
             self.adversarial = AdversarialAlignment(
                 task.model_embed_dim, cfg.modal_hidden_dim, cfg.modal_dropout, settings
             )
+        self.unpaired = cfg.alignment == "soft" and cfg.alignment_data == "all"
+        self.memory = ModalityMemory()
 
     def forward(self, model, sample, reduce=True):
         net_input = sample["net_input"]
-        if not net_input["src_tokens"].is_floating_point():  # token ids: stage 1 (MT)
-            return self._text_only(model, sample)
+        kind = sample.get("data_kind")
+        if not net_input["src_tokens"].is_floating_point():  # token ids: stage 1 or MT-only data
+            return self._mt_only(model, sample) if kind == "mt" else self._text_only(model, sample)
         if "src_txt_tokens" not in net_input:
             raise ValueError(
                 "multi-task training needs transcripts: the manifest has no src_text column "
@@ -276,6 +307,8 @@ class SAlignCriterion(LabelSmoothedCrossEntropyCriterion):
             )
         if self.ctc_only:
             return self._ctc_only(model, sample)
+        if kind == "asr":
+            return self._asr_only(model, sample)
         cfg = self.cfg
         prev = net_input["prev_output_tokens"]
         st_out = model(net_input["src_tokens"], net_input["src_lengths"], prev)
@@ -291,7 +324,9 @@ class SAlignCriterion(LabelSmoothedCrossEntropyCriterion):
         # ST off early (--st-start-updates): x 0 keeps every parameter in the graph under DDP
         st_weight = 0.0 if self.training and num_updates < cfg.st_start_updates else cfg.st_weight
         loss = st_weight * st_loss + cfg.ctc_weight * asr_loss
-        log = {"st_loss": st_loss.data, "ctc_loss": asr_loss.data}
+        log = {"st_loss": st_loss.data, "ctc_loss": asr_loss.data, "nll_ntokens": sample["ntokens"]}
+        if kind is not None:
+            log["n_st"] = sample["nsentences"]
 
         text = None
         if cfg.mt_weight > 0:
@@ -299,22 +334,20 @@ class SAlignCriterion(LabelSmoothedCrossEntropyCriterion):
             text = mt_out[1]["encoder_out"]
             mt_loss, mt_nll = self.compute_loss(model, mt_out, sample, reduce=reduce)
             loss = loss + cfg.mt_weight * mt_loss
-            log.update(mt_loss=mt_loss.data, mt_nll_loss=mt_nll.data)
+            log.update(mt_loss=mt_loss.data, mt_nll_loss=mt_nll.data, mt_ntokens=sample["ntokens"])
         elif cfg.alignment != "none":
             text = model.encoder(transcripts, net_input["src_txt_lengths"])
 
         if cfg.alignment == "none":
             return loss, *self._logging(model, st_out, sample, loss, st_nll, log)
-        speech_weights, text_weights = self._sentence_weights(sample, speech, text)
+        speech_weights, text_weights = (self._side_weights(sample, out) for out in (speech, text))
         if cfg.alignment == "soft":
-            adv = self.adversarial(
-                model.encoder.textual_encoder, speech, text, speech_weights, text_weights,
-                num_updates, self.blank,
+            if self.unpaired and self.training:
+                self.memory.store("speech", speech, speech_weights)
+                self.memory.store("text", text, text_weights)
+            align_loss, align_generator = self._game(
+                model, log, sample, (speech, speech_weights), (text, text_weights), (True, True)
             )
-            align_loss, align_generator = adv["loss"], adv["weighted_adv_loss"]
-            log.update(disc_loss=adv["disc_loss"].data, adv_loss=adv["adv_loss"].data)
-            log.update(disc_correct_speech=adv["disc_correct_speech"], disc_correct_text=adv["disc_correct_text"])
-            log["adv_weight"] = adv["adv_weight"] * sample["nsentences"]
         else:
             contrastive = contrastive_loss(speech, text, cfg.contrastive_temperature)
             contrastive = (contrastive * 0.5 * (speech_weights + text_weights)).sum()
@@ -326,6 +359,87 @@ class SAlignCriterion(LabelSmoothedCrossEntropyCriterion):
                 log.update(gradient_ratios(align_generator, loss, speech, text))
             loss = loss + align_loss
         return loss, *self._logging(model, st_out, sample, loss, st_nll, log)
+
+    # ---- the game ----------------------------------------------------------------------------
+    def _game(self, model, log, sample, speech, text, live):
+        """Play the adversarial game on (encoder output, sentence weights) of each side; logs
+        its parts into ``log``; returns (loss to add, the generator's weighted part)."""
+        (s_out, s_w), (t_out, t_w) = speech, text
+        adv = self.adversarial(
+            model.encoder.textual_encoder, s_out, t_out, s_w, t_w,
+            getattr(model, "num_updates", 0), self.blank, live=live,
+        )
+        players = sample["nsentences"]
+        log.update(
+            disc_loss=adv["disc_loss"].data, adv_loss=adv["adv_loss"].data,
+            disc_correct_speech=adv["disc_correct_speech"], disc_correct_text=adv["disc_correct_text"],
+            game_n_speech=adv["n_speech"], game_n_text=adv["n_text"],
+            adv_weight=adv["adv_weight"] * players, game_sentences=players,
+        )
+        return adv["loss"], adv["weighted_adv_loss"]
+
+    def _unpaired_game(self, model, log, sample, live_modality, live_out, loss):
+        """A single-modality batch's side of the game, against the other modality's memory;
+        skipped (and counted) while the memory is empty."""
+        weights = self._side_weights(sample, live_out)
+        other = "text" if live_modality == "speech" else "speech"
+        remembered = self.memory.recall(other)
+        self.memory.store(live_modality, live_out, weights)
+        if remembered is None:
+            log["game_skipped"] = 1
+            return loss
+        sides = {live_modality: (live_out, weights), other: (remembered.out, remembered.weights)}
+        align_loss, _ = self._game(
+            model, log, sample, sides["speech"], sides["text"],
+            (live_modality == "speech", live_modality == "text"),
+        )
+        return loss + align_loss
+
+    # ---- single-kind batches -----------------------------------------------------------------
+    def _asr_only(self, model, sample):
+        """ASR-only data in stage 2: CTC on the transcript (x --ctc-weight); with
+        --alignment-data all also the speech side of the game (the encoder runs to T-enc)."""
+        net_input = sample["net_input"]
+        play = self.unpaired and self.training
+        if play:
+            speech = model(net_input["src_tokens"], net_input["src_lengths"], None, encoder_only=True)
+            ctc_logits, frame_mask = speech["ctc_logits"][0], speech["ctc_padding_mask"][0]
+        else:
+            ctc_logits, frame_mask = model(net_input["src_tokens"], net_input["src_lengths"], None, ctc_only=True)
+        targets, target_lengths = ctc_targets(net_input["src_txt_tokens"], self.padding_idx, self.eos)
+        asr_loss = ctc_loss(ctc_logits, frame_mask, targets, target_lengths, self.blank)
+        loss = self.cfg.ctc_weight * asr_loss
+        nsentences = sample["nsentences"]
+        sample_size = nsentences if self.sentence_avg else sample["ntokens"]
+        log = {"ctc_loss": asr_loss.data, "n_asr": nsentences, "nll_ntokens": 0}
+        if play:
+            loss = self._unpaired_game(model, log, sample, "speech", speech, loss)
+        loss = self._touch(model, loss)
+        log.update(loss=loss.data, ntokens=sample["ntokens"], nsentences=nsentences, sample_size=sample_size)
+        _part_sizes(log, sample_size)
+        return loss, sample_size, log
+
+    def _mt_only(self, model, sample):
+        """MT-only data in stage 2: MT cross-entropy (x --mt-weight); with --alignment-data all
+        also the text side of the game."""
+        net_output = model(**sample["net_input"])
+        mt_loss, mt_nll = self.compute_loss(model, net_output, sample)
+        loss = self.cfg.mt_weight * mt_loss
+        log = {"mt_loss": mt_loss.data, "mt_nll_loss": mt_nll.data, "mt_ntokens": sample["ntokens"],
+               "nll_ntokens": sample["ntokens"], "n_mt": sample["nsentences"]}
+        if self.unpaired and self.training:
+            loss = self._unpaired_game(model, log, sample, "text", net_output[1]["encoder_out"], loss)
+        loss = self._touch(model, loss)
+        return loss, *self._logging(model, net_output, sample, loss, mt_nll, log)
+
+    def _touch(self, model, loss):
+        """A single-kind batch leaves parameters unused (an ASR-only batch never reaches the
+        decoder, an MT-only one the A-enc; the modal network may sit out); under DDP each gets an
+        exact zero gradient so that fairseq's default c10d backend can reduce. A single process
+        leaves them without gradient (Adam skips them), as fairseq's legacy_ddp would give zeros."""
+        if not (self.training and multi_process()):
+            return loss
+        return loss + zero_touch(itertools.chain(model.parameters(), self.parameters()))
 
     def _ctc_only(self, model, sample):
         """Stage 1b (--training-stage asr): CTC on the A-enc, per transcript token."""
@@ -344,7 +458,7 @@ class SAlignCriterion(LabelSmoothedCrossEntropyCriterion):
             "nsentences": sample["target"].size(0),
             "sample_size": sample_size,
         }
-        return loss, sample_size, log
+        return loss, sample_size, _part_sizes(log, sample_size)
 
     def _text_only(self, model, sample):
         """Stage 1 (--training-stage mt): MT cross-entropy only."""
@@ -352,20 +466,17 @@ class SAlignCriterion(LabelSmoothedCrossEntropyCriterion):
         loss, nll = self.compute_loss(model, net_output, sample)
         return loss, *self._logging(model, net_output, sample, loss, nll, {"mt_loss": loss.data})
 
-    def _sentence_weights(self, sample, speech, text):
-        """Weights of the sentence-level alignment losses (speech, text), see
-        --alignment-sentence-weight; "target" sums them on the cross-entropies' per-token scale."""
+    def _side_weights(self, sample, encoder_out):
+        """Sentence weights of one side's alignment loss, see --alignment-sentence-weight;
+        "target" counts the batch's target tokens (the translation, or for ASR-only data the
+        transcript): the cross-entropies' per-token scale."""
         target = sample["target"]
         kind = "one" if self.sentence_avg else self.cfg.alignment_sentence_weight
         if kind == "one":
-            ones = target.new_ones(target.size(0), dtype=torch.float)
-            return ones, ones
+            return target.new_ones(target.size(0), dtype=torch.float)
         if kind == "target":
-            lengths = target.ne(self.padding_idx).sum(dim=1).float()
-            return lengths, lengths
-        return tuple(
-            (~out["encoder_padding_mask"][0]).sum(dim=1).float() for out in (speech, text)
-        )
+            return target.ne(self.padding_idx).sum(dim=1).float()
+        return (~encoder_out["encoder_padding_mask"][0]).sum(dim=1).float()
 
     def _logging(self, model, net_output, sample, loss, nll_loss, parts):
         sample_size = sample["target"].size(0) if self.sentence_avg else sample["ntokens"]
@@ -381,32 +492,58 @@ class SAlignCriterion(LabelSmoothedCrossEntropyCriterion):
             n_correct, total = self.compute_accuracy(model, net_output, sample)
             log["n_correct"] = utils.item(n_correct.data)
             log["total"] = utils.item(total.data)
-        return sample_size, log
+        return sample_size, _part_sizes(log, sample_size)
 
     @classmethod
     def reduce_metrics(cls, logging_outputs) -> None:
-        super().reduce_metrics(logging_outputs)
-
         def total(key):
             return utils.item(sum(log.get(key, 0) for log in logging_outputs))
 
+        def seen(key):
+            return any(key in log for log in logging_outputs)
+
+        # nll_loss / ppl: translation tokens only (ST and MT-only batches), not ASR transcripts
+        translated = [dict(log, ntokens=log.get("nll_ntokens", log.get("ntokens", 0))) for log in logging_outputs]
         sample_size = total("sample_size")
-        nsentences = total("nsentences")
-        for key in ("st_loss", "mt_loss", "ctc_loss", "disc_loss", "adv_loss", "contrastive_loss"):
-            if any(key in log for log in logging_outputs):
-                metrics.log_scalar(key, total(key) / sample_size / math.log(2), sample_size, round=3)
-        if any("mt_nll_loss" in log for log in logging_outputs):
-            ntokens = total("ntokens")
+        if sum(log["ntokens"] for log in translated) > 0:
+            super().reduce_metrics(translated)
+        elif sample_size > 0:
+            metrics.log_scalar("loss", total("loss") / sample_size / math.log(2), sample_size, round=3)
+        for key in LOSS_PARTS:
+            size = total(f"{key}_ss") if seen(f"{key}_ss") else sample_size
+            if seen(key) and size > 0:
+                metrics.log_scalar(key, total(key) / size / math.log(2), size, round=3)
+        if seen("mt_nll_loss"):
+            ntokens = total("mt_ntokens") if seen("mt_ntokens") else total("ntokens")
             metrics.log_scalar("mt_nll_loss", total("mt_nll_loss") / ntokens / math.log(2), ntokens, round=3)
         for side in ("speech", "text"):
             count = total(f"grad_ratio_{side}_count")
             if count > 0:
                 metrics.log_scalar(f"align_grad_ratio_{side}", total(f"grad_ratio_{side}") / count, count, round=4)
-        if any("disc_correct_speech" in log for log in logging_outputs) and nsentences > 0:
-            metrics.log_scalar("disc_acc_speech", total("disc_correct_speech") / nsentences, nsentences, round=3)
-            metrics.log_scalar("disc_acc_text", total("disc_correct_text") / nsentences, nsentences, round=3)
-            metrics.log_scalar("adv_weight", total("adv_weight") / nsentences, nsentences, round=3)
+            n = total(f"game_n_{side}")
+            if n > 0:
+                metrics.log_scalar(f"disc_acc_{side}", total(f"disc_correct_{side}") / n, n, round=3)
+        players = total("game_sentences")
+        if players > 0:
+            metrics.log_scalar("adv_weight", total("adv_weight") / players, players, round=3)
+        if seen("game_skipped"):
+            metrics.log_scalar_sum("game_skipped", total("game_skipped"))
+        counts = {k: total(f"n_{k}") for k in ("st", "asr", "mt")}
+        if sum(counts.values()) > 0:  # the realised sampling ratio, in sentences
+            for k, n in counts.items():
+                metrics.log_scalar(f"share_{k}", n / sum(counts.values()), sum(counts.values()), round=3)
 
     @staticmethod
     def logging_outputs_can_be_summed() -> bool:
         return True
+
+
+LOSS_PARTS = ("st_loss", "mt_loss", "ctc_loss", "disc_loss", "adv_loss", "contrastive_loss")
+
+
+def _part_sizes(log: dict, sample_size) -> dict:
+    """Each loss part is averaged over the batches that had it: log the sample size beside it."""
+    for key in LOSS_PARTS:
+        if key in log:
+            log[f"{key}_ss"] = sample_size
+    return log

@@ -24,12 +24,8 @@ import torch.nn as nn
 from fairseq.modules import FairseqDropout, LayerNorm
 
 from ..data.audio import FRAME_SHIFT_SAMPLES
+from ..distributed import multi_process, zero_touch
 from ..modules.acoustic_encoder import padding_mask_from_lengths
-
-
-def _distributed() -> bool:
-    return (torch.distributed.is_available() and torch.distributed.is_initialized()
-            and torch.distributed.get_world_size() > 1)
 
 
 def standardize(wave: torch.Tensor, padding_mask: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
@@ -115,8 +111,8 @@ class SSLAcousticEncoder(nn.Module):
         frozen = self.frozen and self.training
         with torch.no_grad() if frozen else contextlib.nullcontext():
             x, frame_mask = self._ssl_states(waveforms, padding_mask)
-        if self.training and _distributed():
-            x = x + 0.0 * sum(p.reshape(-1)[0] for p in self.ssl_trainable_parameters())
+        if self.training and multi_process():
+            x = x + zero_touch(self.ssl_trainable_parameters())
         x = x.masked_fill(frame_mask.unsqueeze(-1), 0.0)
         x = self.proj(self.final_dropout(x)).transpose(0, 1)  # T x B x C
         for layer in self.layers:

@@ -60,15 +60,18 @@ class S2TSAlignModel(FairseqEncoderDecoderModel):
         decoder = TransformerDecoder(args, dictionary, embed_tokens)
         return cls(encoder, decoder)
 
-    def forward(self, src_tokens, src_lengths, prev_output_tokens, ctc_only=False, **unused):
+    def forward(self, src_tokens, src_lengths, prev_output_tokens, ctc_only=False, encoder_only=False, **unused):
         """One pass over one input (speech or text). The encoder output rides along in the
         decoder's extra output so the criterion needs no second forward for CTC or alignment.
         ``ctc_only`` (ASR pre-training) stops after the CTC head and returns its logits and
-        frame padding mask; it goes through ``forward`` so that DDP sees the pass."""
+        frame padding mask; ``encoder_only`` (ASR-only data in stage 2) returns the encoder's
+        output dict; both go through ``forward`` so that DDP sees the pass."""
         if ctc_only:
             _, frame_mask, ctc_logits = self.encoder.forward_ctc(src_tokens, src_lengths)
             return ctc_logits, frame_mask
         encoder_out = self.encoder(src_tokens, src_lengths)
+        if encoder_only:
+            return encoder_out
         logits, extra = self.decoder(prev_output_tokens, encoder_out=encoder_out)
         extra["encoder_out"] = encoder_out
         return logits, extra

@@ -24,6 +24,7 @@ from ..data.audio import FRAME_SHIFT_SAMPLES as SAMPLES_PER_FRAME  # waveform po
 from ..frontends import get_frontend
 from .ctc_generator import CTCGreedyGenerator
 from .dev_bleu import bleu_statistics, parse_generation_args, reduce_bleu
+from .extra_data import subset_names, with_extra_kinds
 from .text_pairs import text_pair_dataset, transcripts_as_targets
 from .waveform_data import read_waveforms_with_soundfile
 
@@ -60,9 +61,51 @@ class SpeechToTextSAlignConfig(FairseqDataclass):
     mt_extra_subsets: Optional[str] = field(
         default=None,
         metadata={
-            "help": "stage mt: comma-separated extra text-only manifests under the data dir "
-            "({name}.tsv with src_text and tgt_text columns; external MT data) added to the "
-            "training pairs, like --train-subset lists splits"
+            "help": "comma-separated extra text-only manifests under the data dir ({name}.tsv "
+            "with src_text and tgt_text columns; external MT data), listed like --train-subset. "
+            "Stage mt: added to the training pairs. Stage multitask: MT-only batches (MT "
+            "cross-entropy; with --alignment-data all also the text side of the game), sampled "
+            "with the ST triples (see --mt-sampling-weight)"
+        },
+    )
+    asr_extra_subsets: Optional[str] = field(
+        default=None,
+        metadata={
+            "help": "comma-separated ASR-only manifests under the data dir ({name}.tsv with "
+            "id, audio, n_frames, src_text; no translation: prep_mustc_data.py "
+            "--asr-only-splits writes them). Stage multitask: ASR-only batches (CTC; with "
+            "--alignment-data all also the speech side of the game). Stage asr: more CTC data"
+        },
+    )
+    st_sampling_weight: Optional[float] = field(
+        default=None,
+        metadata={
+            "help": "with extra ASR/MT subsets: share of the ST triples among the utterances "
+            "drawn per epoch, relative to --asr-sampling-weight and --mt-sampling-weight (give "
+            "one for each kind in use; e.g. 1, 10, 1 for ASR:MT:ST = 10:1:1 read as ST 1, ASR "
+            "10, MT 1). Unset: shares from corpus sizes and --data-sampling-temperature. An "
+            "epoch is one pass over the ST triples at their share"
+        },
+    )
+    asr_sampling_weight: Optional[float] = field(
+        default=None, metadata={"help": "share of the ASR-only data, see --st-sampling-weight"}
+    )
+    mt_sampling_weight: Optional[float] = field(
+        default=None, metadata={"help": "share of the MT-only data, see --st-sampling-weight"}
+    )
+    data_sampling_temperature: float = field(
+        default=1.0,
+        metadata={
+            "help": "without sampling weights: each kind's share is proportional to its size ** "
+            "(1 / T); 1 = as concatenated, larger T moves towards equal shares"
+        },
+    )
+    text_frames_per_token: Optional[float] = field(
+        default=None,
+        metadata={
+            "help": "--max-tokens counts speech frames; an MT-only text token counts this many "
+            "(unset: the ST data's frames per transcript token), so text and speech batches "
+            "hold about as many sentences"
         },
     )
     infer_mode: Optional[INFER_CHOICES] = field(
@@ -101,6 +144,7 @@ class SpeechToTextSAlignTask(SpeechToTextTask):
         self.cfg = cfg
         self.data_cfg = S2TJointDataConfig(Path(cfg.data) / cfg.config_yaml)
         self._check_joint_vocabulary()
+        self._check_data_options()
         self._told_batch_multiple = False
 
     @classmethod
@@ -123,6 +167,27 @@ class SpeechToTextSAlignTask(SpeechToTextTask):
                 f"({self.data_cfg.vocab_filename}); S-Align shares one joint vocabulary between "
                 "source and target (embeddings, output projection and CTC head are tied)"
             )
+
+    def _check_data_options(self):
+        """Extra-data options that cannot do what they say in this stage, refused up front."""
+        cfg, problems = self.cfg, []
+        asr, mt = subset_names(cfg.asr_extra_subsets), subset_names(cfg.mt_extra_subsets)
+        if asr and cfg.training_stage == "mt":
+            problems.append("--asr-extra-subsets: stage mt reads no speech")
+        if mt and cfg.training_stage == "asr":
+            problems.append("--mt-extra-subsets: stage asr trains CTC only (MT data is for stages mt and multitask)")
+        weights = {"st": cfg.st_sampling_weight, "asr": cfg.asr_sampling_weight, "mt": cfg.mt_sampling_weight}
+        for kind, weight in weights.items():
+            if weight is not None and weight < 0:
+                problems.append(f"--{kind}-sampling-weight must be >= 0")
+        if cfg.training_stage != "mt" and not (asr or mt) and any(w is not None for w in weights.values()):
+            problems.append("sampling weights need --asr-extra-subsets or --mt-extra-subsets (only ST data is in use)")
+        if cfg.data_sampling_temperature <= 0:
+            problems.append("--data-sampling-temperature must be > 0")
+        if cfg.text_frames_per_token is not None and cfg.text_frames_per_token <= 0:
+            problems.append("--text-frames-per-token must be > 0")
+        if problems:
+            raise ValueError("speech_to_text_salign: " + "; ".join(problems))
 
     @property
     def text_input(self) -> bool:
@@ -244,6 +309,9 @@ class SpeechToTextSAlignTask(SpeechToTextTask):
             )
         if self.waveform_input and not self.text_input:
             read_waveforms_with_soundfile(dataset)
+        if is_train and mode is None and self.cfg.training_stage != "mt":
+            encode = lambda text: SpeechToTextDataset.tokenize(bpe, SpeechToTextDataset.tokenize(pre, text))  # noqa: E731
+            dataset = with_extra_kinds(self, split, dataset, pre, bpe, encode, epoch)
         logger.info(f"{split}: {len(dataset)} utterances ({mode or self.cfg.training_stage})")
         self.datasets[split] = dataset
 
