@@ -32,6 +32,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="target languages to prepare (default: de)")
     p.add_argument("--splits", nargs="+", default=list(SPLITS), metavar="SPLIT",
                    help=f"splits to prepare (default: {' '.join(SPLITS)})")
+    p.add_argument("--asr-only-splits", nargs="+", default=[], metavar="SPLIT",
+                   help="extra splits in the same layout without a translation file (audio + "
+                        "yaml + SPLIT.en only): ASR-only data, written as SPLIT_asr.tsv for "
+                        "fairseq-train --asr-extra-subsets SPLIT_asr; not in the vocabulary")
+    p.add_argument("--mt-only-splits", nargs="+", default=[], metavar="SPLIT",
+                   help="text-only splits, en-{lang}/data/SPLIT/txt/SPLIT.en and SPLIT.{lang} "
+                        "line-aligned (no audio): MT-only data, written as SPLIT_mt.tsv for "
+                        "fairseq-train --mt-extra-subsets SPLIT_mt; not in the vocabulary")
     p.add_argument("--features", default="fbank80", choices=list(KINDS),
                    help="what is stored: fbank80 (80-dim log-mel, default), waveform (16 kHz "
                         "FLAC/WAV segments), whisper (frozen Whisper encoder states)")
@@ -98,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             num_workers=workers, skip_bad_segments=args.skip_bad_segments,
             min_n_frames=args.min_n_frames, max_n_frames=args.max_n_frames,
             progress=args.progress, specaugment=args.specaugment_policy,
+            asr_only_splits=args.asr_only_splits, mt_only_splits=args.mt_only_splits,
         )
     except PrepError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -296,6 +296,20 @@ class SAlignCriterion(LabelSmoothedCrossEntropyCriterion):
         self.memory = ModalityMemory()
 
     def forward(self, model, sample, reduce=True):
+        loss, sample_size, log = self._forward(model, sample, reduce)
+        if "data_kind" in sample:
+            log = self._uniform_log(log, loss.device)
+        return loss, sample_size, log
+
+    def _uniform_log(self, log: dict, device) -> dict:
+        """fairseq sums the ranks' logging outputs as one flat buffer built from each rank's
+        keys in order, tensors and numbers apart: batches of different kinds must log the same
+        keys in the same order, all as tensors (absent parts as 0)."""
+        keys = KIND_LOG_KEYS + (("n_correct", "total") if self.report_accuracy else ())
+        keys += tuple(sorted(k for k in log if k not in keys))
+        return {k: torch.as_tensor(log.get(k, 0), device=device).double() for k in keys}
+
+    def _forward(self, model, sample, reduce):
         net_input = sample["net_input"]
         kind = sample.get("data_kind")
         if not net_input["src_tokens"].is_floating_point():  # token ids: stage 1 or MT-only data
@@ -513,8 +527,8 @@ class SAlignCriterion(LabelSmoothedCrossEntropyCriterion):
             size = total(f"{key}_ss") if seen(f"{key}_ss") else sample_size
             if seen(key) and size > 0:
                 metrics.log_scalar(key, total(key) / size / math.log(2), size, round=3)
-        if seen("mt_nll_loss"):
-            ntokens = total("mt_ntokens") if seen("mt_ntokens") else total("ntokens")
+        ntokens = total("mt_ntokens") if seen("mt_ntokens") else total("ntokens")
+        if seen("mt_nll_loss") and ntokens > 0:
             metrics.log_scalar("mt_nll_loss", total("mt_nll_loss") / ntokens / math.log(2), ntokens, round=3)
         for side in ("speech", "text"):
             count = total(f"grad_ratio_{side}_count")
@@ -539,6 +553,14 @@ class SAlignCriterion(LabelSmoothedCrossEntropyCriterion):
 
 
 LOSS_PARTS = ("st_loss", "mt_loss", "ctc_loss", "disc_loss", "adv_loss", "contrastive_loss")
+# every key a training batch may log when data kinds are mixed
+KIND_LOG_KEYS = (
+    "loss", "nll_loss", "ntokens", "nsentences", "sample_size", "nll_ntokens", "mt_nll_loss",
+    "mt_ntokens", *LOSS_PARTS, *(f"{key}_ss" for key in LOSS_PARTS), "disc_correct_speech",
+    "disc_correct_text", "game_n_speech", "game_n_text", "adv_weight", "game_sentences",
+    "game_skipped", "grad_ratio_speech", "grad_ratio_speech_count", "grad_ratio_text",
+    "grad_ratio_text_count", "n_st", "n_asr", "n_mt",
+)
 
 
 def _part_sizes(log: dict, sample_size) -> dict:

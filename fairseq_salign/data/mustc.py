@@ -66,10 +66,11 @@ class SplitReport:
     total: int = 0
     dropped: Counter = field(default_factory=Counter)
     notices: Counter = field(default_factory=Counter)
+    unit: str = "segments"  # "sentence pairs" for an MT-only split
 
     def summary(self) -> str:
         kept = self.total - sum(self.dropped.values())
-        parts = [f"{self.split}: {kept}/{self.total} segments kept"]
+        parts = [f"{self.split}: {kept}/{self.total} {self.unit} kept"]
         parts += [f"dropped {n} ({reason})" for reason, n in sorted(self.dropped.items())]
         parts += [f"{reason}: {n}" for reason, n in sorted(self.notices.items())]
         return "; ".join(parts)
@@ -139,8 +140,12 @@ def read_split(
     skip_bad: bool = False,
     min_n_frames: int = 5,
     max_n_frames: int = 3000,
+    translated: bool = True,
 ) -> SplitData:
     """Parse and validate one split; raise :class:`PrepError` listing every problem found.
+
+    ``translated=False`` reads an ASR-only split: the same layout without the ``{split}.{lang}``
+    file (speech and transcripts only); its segments carry an empty translation.
 
     Structural problems (missing directory or file, yaml/text line counts that differ) are
     always fatal. Per-segment problems are fatal too, except on train splits with
@@ -155,11 +160,13 @@ def read_split(
             f"split directory not found: {paths['dir']} (expected the MuST-C layout "
             f"{lang_root}/data/{split}/{{wav,txt}}; choose splits with --splits)"
         )
-    for key in ("wav", "yaml", "en", lang):
+    text_keys = ("en", lang) if translated else ("en",)
+    for key in ("wav", "yaml", *text_keys):
         if not paths[key].exists():
             raise PrepError(f"{split}: missing {paths[key]}")
     entries = _load_yaml(paths["yaml"])
-    texts = {k: _read_lines(paths[k]) for k in ("en", lang)}
+    texts = {k: _read_lines(paths[k]) for k in text_keys}
+    texts.setdefault(lang, [""] * len(entries))
     for key, lines in texts.items():
         if len(lines) != len(entries):
             raise PrepError(
@@ -183,7 +190,8 @@ def read_split(
     _assign_ids(all_segments)  # before any drop, so ids do not depend on what was dropped
     for seg, entry in zip(all_segments, entries):
         i = seg.line
-        where = f"{paths['yaml']} entry {i} / {paths['en'].name}, {paths[lang].name} line {i}"
+        where = (f"{paths['yaml']} entry {i} / "
+                 + ", ".join(paths[k].name for k in text_keys) + f" line {i}")
         offset, duration = seg.offset, seg.duration
         if not (math.isfinite(offset) and math.isfinite(duration)) or offset < 0 or duration <= 0:
             problems.append(("invalid offset/duration", f"{where}: invalid offset "
@@ -192,7 +200,7 @@ def read_split(
         if not seg.src:
             problems.append(("empty transcript", f"{where}: empty transcript in {paths['en']}"))
             continue
-        if not seg.tgt:
+        if translated and not seg.tgt:
             problems.append(("empty translation", f"{where}: empty translation in {paths[lang]}"))
             continue
         if seg.wav not in wavs and seg.wav not in wav_errors:
@@ -260,7 +268,7 @@ def read_split(
             report.notices[f"wavs resampled to 16 kHz (from {info.sample_rate} Hz)"] += 1
         if info.channels != 1:
             report.notices[f"wavs mixed down to mono (from {info.channels} channels)"] += 1
-    files = [paths["yaml"], paths["en"], paths[lang]] + [paths["wav"] / w for w in sorted(wavs)]
+    files = [paths["yaml"], *(paths[k] for k in text_keys)] + [paths["wav"] / w for w in sorted(wavs)]
     return SplitData(split, segments, {w: wavs[w] for w in used}, report, files)
 
 

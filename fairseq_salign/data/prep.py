@@ -39,6 +39,7 @@ from .features import FeatureKind, make_kind
 from .features.base import SPECAUGMENT_CHOICES, SPECAUGMENT_POLICIES  # noqa: F401 (re-exported)
 from .mustc import SPLITS, PrepError, SplitData, SplitReport, is_train_split, read_split
 from .text import clean_field, normalize_source
+from .text_corpus import read_text_split, write_mt_manifest
 from .vocab import VocabResult, spm_prefix, train_joint_spm
 
 logger = logging.getLogger(__name__)
@@ -75,7 +76,8 @@ class PrepResult:
             lines.append(f"featurized {self.featurized_audio_s:.1f} s of audio in "
                          f"{self.featurize_wall_s:.1f} s "
                          f"({self.featurized_audio_s / self.featurize_wall_s:.0f}x real time)")
-        reused = [s for s in self.reports if s not in self.featurized_splits]
+        reused = [s for s, r in self.reports.items()
+                  if s not in self.featurized_splits and r.unit == "segments"]
         if reused:
             lines.append(f"features reused (inputs unchanged): {', '.join(reused)}")
         return "\n".join(lines)
@@ -245,8 +247,9 @@ def _fill_split(kind: FeatureKind, put, data: SplitData, jobs: list[Job], lang_r
 
 # ---------------------------------------------------------------- manifests, vocab, config
 def _write_manifest(path: Path, kind: FeatureKind, data: SplitData, spans: dict,
-                    normalize_src: bool) -> None:
-    """TSV exactly as fairseq's ``save_df_to_tsv`` writes it (QUOTE_NONE, ``\\`` escapes)."""
+                    normalize_src: bool, translated: bool = True) -> None:
+    """TSV exactly as fairseq's ``save_df_to_tsv`` writes it (QUOTE_NONE, ``\\`` escapes);
+    an ASR-only split has no ``tgt_text`` column."""
     import pandas as pd
 
     rows = []
@@ -259,7 +262,8 @@ def _write_manifest(path: Path, kind: FeatureKind, data: SplitData, spans: dict,
             "src_text": normalize_source(src) if normalize_src else src,
             "tgt_text": clean_field(s.tgt), "speaker": clean_field(s.speaker),
         })
-    df = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
+    columns = MANIFEST_COLUMNS if translated else [c for c in MANIFEST_COLUMNS if c != "tgt_text"]
+    df = pd.DataFrame(rows, columns=columns)
     tmp = path.with_name(f".{path.name}.partial")
     df.to_csv(tmp, sep="\t", header=True, index=False, encoding="utf-8",
               escapechar="\\", quoting=csv.QUOTE_NONE)
@@ -353,6 +357,8 @@ def prepare_language(
     max_n_frames: int = 3000,
     progress: bool = True,
     specaugment: Optional[str] = None,
+    asr_only_splits: Sequence[str] = (),
+    mt_only_splits: Sequence[str] = (),
 ) -> PrepResult:
     """Prepare ``data_root/en-{lang}``; raises :class:`PrepError` on refused input.
 
@@ -361,6 +367,12 @@ def prepare_language(
     data directory goes (``""``: ``en-{lang}/`` itself); ``specaugment`` ``None`` is the kind's
     default (``lb`` for fbank80, ``none`` otherwise). ``min_n_frames``/``max_n_frames`` are
     10 ms fbank frames for every kind.
+
+    ``asr_only_splits``: splits in the same layout without a translation file (speech +
+    transcript), featurized like the others and written as ``{split}_asr.tsv``;
+    ``mt_only_splits``: text-only splits (``{split}.en`` + ``{split}.{lang}``, see
+    ``text_corpus``), written as ``{split}_mt.tsv``. Neither enters the vocabulary, which stays
+    that of the ST triples: adding such a corpus later keeps every checkpoint usable.
     """
     kind = make_kind(features) if isinstance(features, str) else features
     specaugment = kind.default_specaugment if specaugment is None else specaugment
@@ -371,8 +383,10 @@ def prepare_language(
     if not lang_root.is_dir():
         raise PrepError(f"language directory not found: {lang_root} (expected the MuST-C "
                         f"release layout {data_root}/en-{lang}/data/{{train,dev,...}})")
-    if len(set(splits)) != len(splits):
-        raise PrepError(f"duplicate split names in {list(splits)}")
+    named = [*splits, *asr_only_splits, *mt_only_splits]
+    if len(set(named)) != len(named):
+        raise PrepError(f"a split is named twice in --splits / --asr-only-splits / "
+                        f"--mt-only-splits: {named}")
     out_dir = _out_dir(lang_root, kind, output_subdir)
     state_path = out_dir / STATE_NAME
     old = _load_state(state_path)
@@ -390,6 +404,15 @@ def prepare_language(
                           min_n_frames=min_n_frames, max_n_frames=max_n_frames)
         for split in splits
     }
+    for split in asr_only_splits:
+        if not is_train_split(split):
+            raise PrepError(f"ASR-only split {split!r}: ASR-only data is training data; name it "
+                            f"train_... (train splits are length-filtered like MuST-C's train)")
+        data[split] = read_split(lang_root, split, lang, skip_bad=skip_bad_segments,
+                                 min_n_frames=min_n_frames, max_n_frames=max_n_frames,
+                                 translated=False)
+    texts = {split: read_text_split(lang_root, split, lang, skip_bad=skip_bad_segments)
+             for split in mt_only_splits}
     seen: dict[str, str] = {}
     for split, d in data.items():
         for s in d.segments:
@@ -420,10 +443,15 @@ def prepare_language(
     for split, d in data.items():
         if not d.segments:
             raise PrepError(f"{split}: no segment left to write ({d.report.summary()})")
-        manifests[split] = out_dir / f"{split}_st.tsv"
-        _write_manifest(manifests[split], kind, d, spans, normalize_src)
+        translated = split not in asr_only_splits
+        manifests[split] = out_dir / f"{split}_{'st' if translated else 'asr'}.tsv"
+        _write_manifest(manifests[split], kind, d, spans, normalize_src, translated)
+    for split, text in texts.items():
+        manifests[split] = out_dir / f"{split}_mt.tsv"
+        write_mt_manifest(manifests[split], text, normalize_src)
 
-    lines, text_hash = _vocab_text(data, normalize_src)
+    lines, text_hash = _vocab_text({s: d for s, d in data.items() if s not in asr_only_splits},
+                                   normalize_src)
     prefix = spm_prefix(vocab_type, vocab_size)
     old_vocab = old.get("vocab", {})
     model_path, dict_path = out_dir / f"{prefix}.model", out_dir / f"{prefix}.txt"
@@ -450,8 +478,9 @@ def prepare_language(
         "vocab": {"prefix": prefix, "text_sha1": text_hash, "size": vocab.size},
     }
     _atomic_write_text(state_path, json.dumps(state, indent=1))
-    return PrepResult(lang_root, config, manifests, vocab,
-                      {s: d.report for s, d in data.items()}, featurized, out_dir,
+    reports = {s: d.report for s, d in data.items()}
+    reports.update({s: t.report for s, t in texts.items()})
+    return PrepResult(lang_root, config, manifests, vocab, reports, featurized, out_dir,
                       kind.describe(), audio_s, wall, shared)
 
 
