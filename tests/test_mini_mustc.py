@@ -110,3 +110,29 @@ def test_too_small_dictionary_for_the_size_is_a_clear_error(tmp_path, monkeypatc
     err = capsys.readouterr().err
     assert "5 sentence pairs cannot fill" in err and "lower --size or raise --vocab-top-k" in err
     assert not (tmp_path / "mini" / "en-de" / "data" / build_mini_mustc.MARKER).exists()
+
+
+def test_hold_out_asr_only_talks_then_prepare(tmp_path):
+    from mini_corpus import ASR_ONLY_SPLIT, hold_out_asr
+
+    plan = {"train": [Voice("fake", "a"), Voice("fake", "b", pitch=1.2)],
+            "dev": [Voice("fake", "a", 1.1, 0.9)], "tst-COMMON": [Voice("fake", "b", 0.9, 1.1)],
+            "tst-HE": [Voice("fake", "c", 1.0, 1.3)]}
+    counts = build_corpus(tmp_path, "de", PAIRS * 2, plan, fake_speak, size=60, seed=3)
+    data = tmp_path / "en-de" / "data"
+    before = (data / "train" / "txt" / "train.en").read_text().splitlines()
+    moved, talks = hold_out_asr(data, "de", 0.3, seed=1)
+    held_txt = data / ASR_ONLY_SPLIT / "txt"
+    assert not (held_txt / f"{ASR_ONLY_SPLIT}.de").exists(), "no translation is kept"
+    held_en = (held_txt / f"{ASR_ONLY_SPLIT}.en").read_text().splitlines()
+    train_en = (data / "train" / "txt" / "train.en").read_text().splitlines()
+    assert len(held_en) == moved and len(train_en) == counts["train"] - moved > 0
+    assert sorted(held_en + train_en) == sorted(before)
+    wavs = {e["wav"] for e in yaml.safe_load((held_txt / f"{ASR_ONLY_SPLIT}.yaml").read_text())}
+    assert len(wavs) == talks and all((data / ASR_ONLY_SPLIT / "wav" / w).is_file() for w in wavs)
+    assert not any((data / "train" / "wav" / w).exists() for w in wavs), "whole talks move"
+    res = prepare_mustc(tmp_path, ["de"], asr_only_splits=[ASR_ONLY_SPLIT], vocab_size=200,
+                        progress=False)["de"]
+    assert res.manifests[ASR_ONLY_SPLIT].name == "train_asr_asr.tsv"
+    with open(res.manifests[ASR_ONLY_SPLIT], encoding="utf-8") as f:
+        assert len(list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))) == moved

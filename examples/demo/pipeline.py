@@ -48,6 +48,9 @@ class Pipeline:
         self.logs.mkdir(parents=True, exist_ok=True)
         self.device_flags = [] if (torch.cuda.is_available() and not args.cpu) else ["--cpu"]
         self.t0 = time.time()
+        # > 0: part of train is ASR-only data (train_asr), for stage 1b and stage 2
+        self.asr_only_fraction = getattr(args, "asr_only_fraction", 0.0)
+        self.asr_only = ["--asr-only-splits", "train_asr"] if self.asr_only_fraction else []
 
     # ---- helpers ------------------------------------------------------------------------------
     def say(self, message: str) -> None:
@@ -87,6 +90,8 @@ class Pipeline:
 
         argv = ["--out", str(self.corpus_root), "--size", str(self.args.size),
                 "--seed", str(self.args.seed)]
+        if self.asr_only_fraction:
+            argv += ["--asr-only-fraction", str(self.asr_only_fraction)]
         marker = self.data / "data" / build_mini_mustc.MARKER
         wanted = build_mini_mustc.marker_text(build_mini_mustc.build_parser().parse_args(argv))
         built = self.data / "data" / "tst-HE" / "txt" / "tst-HE.yaml"
@@ -106,7 +111,8 @@ class Pipeline:
         self.say("preparing it with the MuST-C recipe (fbank, manifests, joint vocabulary)")
         self.run("prep", [sys.executable, "examples/mustc/prep_mustc_data.py", "--data-root",
                           self.corpus_root, "--languages", "de", "--vocab-size",
-                          self.args.vocab_size, "--specaugment-policy", "ss", "--no-progress"],
+                          self.args.vocab_size, "--specaugment-policy", "ss", "--no-progress",
+                          *self.asr_only],
                  show=re.compile(r"segments kept|vocabulary|done in"))
         kind = FRONT_ENDS[self.front_end]["features"]
         if kind != "fbank80":
@@ -114,22 +120,27 @@ class Pipeline:
             self.run(f"prep_{kind}", [sys.executable, "examples/mustc/prep_mustc_data.py",
                                       "--data-root", self.corpus_root, "--languages", "de",
                                       "--vocab-size", self.args.vocab_size, "--features", kind,
-                                      "--specaugment-policy", "ss", "--no-progress"],
+                                      "--specaugment-policy", "ss", "--no-progress",
+                                      *self.asr_only],
                      show=re.compile(r"segments kept|vocabulary|done in"))
 
     def write_external_mt(self) -> None:
         """External MT data for stage 1: every Ding sentence pair that is not in the corpus
         (so no test sentence leaks in), source side normalized like the recipe's."""
         path = self.data / "mt_extra.tsv"
-        if path.is_file():
-            return
+        if not path.is_file():
+            self._write_ding_pairs(path)
+        if self.speech_data != self.data:  # stage 2 reads MT-only data from its own directory
+            shutil.copyfile(path, self.speech_data / path.name)
+
+    def _write_ding_pairs(self, path: Path) -> None:
         from ding_pairs import read_ding_sentences
 
         from fairseq_salign.data.text import clean_field, normalize_source
 
-        used = set()
-        for split in ("train", "dev", "tst-COMMON", "tst-HE"):
-            with open(self.data / "data" / split / "txt" / f"{split}.en", encoding="utf-8") as f:
+        used = set()  # every split's sentences, ASR-only ones included
+        for english in sorted(self.data.glob("data/*/txt/*.en")):
+            with open(english, encoding="utf-8") as f:
                 used |= {line.strip().lower() for line in f}
         pairs = [(en, de) for en, de in read_ding_sentences() if en.lower() not in used]
         tmp = path.with_name(path.name + ".partial")
@@ -173,6 +184,7 @@ class Pipeline:
             "--load-pretrained-mt-from", self.ckpt / "mt" / "checkpoint_best.pt",
             "--lr", "3e-3", "--warmup-updates", "150", "--max-tokens", self.st_max_tokens,
             "--max-epoch", e, "--no-epoch-checkpoints", "--validate-interval", "5",
+            *(["--asr-extra-subsets", "train_asr_asr"] if self.asr_only_fraction else []),
             *self.speech_model_args, data=self.speech_data,
         ))
 
@@ -182,12 +194,16 @@ class Pipeline:
         as before front ends were an option)."""
         return "" if self.front_end == "fbank" else f"_{self.front_end}"
 
-    def train_st(self, mode: str, name: str = None, extra_args=(), seed=None, keep_epochs=None) -> None:
+    def train_st(self, mode: str, name: str = None, extra_args=(), seed=None, keep_epochs=None,
+                 updates: int = None) -> None:
         """Stage 2 in one alignment mode into checkpoints/NAME (NAME defaults to the mode);
-        ``extra_args`` come last on the command line, so they override the demo's."""
+        ``extra_args`` come last on the command line, so they override the demo's. ``updates``:
+        a budget in updates instead of --st-epochs (runs whose epochs differ in length, as with
+        extra ASR/MT data at other ratios), checkpoints every quarter, the last N averaged."""
         name = name or mode
         e = self.args.st_epochs
-        updates = e * self.st_updates_per_epoch()
+        by_updates = updates is not None
+        updates = updates if by_updates else e * self.st_updates_per_epoch()
         extra = []
         if mode == "soft":  # the authors' schedule (1k warm-up, decay 25k-45k of 50k), scaled
             extra = ["--adversarial-weight", self.args.adversarial_weight,
@@ -197,17 +213,25 @@ class Pipeline:
         if keep_epochs:
             extra += ["--keep-last-epochs", keep_epochs]
         what = "ST + MT + CTC" + (" + alignment" if mode != "none" else "")
-        self.say(f"stage 2 ({name}): {what}, {e} epochs = {updates} updates")
+        self.say(f"stage 2 ({name}): {what}, " + (f"{updates} updates" if by_updates else f"{e} epochs = {updates} updates"))
         save_dir = self.speech_ckpt / name
+        every = max(updates // 4, 1)
+        budget = (["--max-update", updates, "--max-epoch", 10**6, "--save-interval-updates", every,
+                   "--keep-interval-updates", self.args.average, "--validate-interval-updates", every,
+                   "--no-epoch-checkpoints"] if by_updates else ["--max-epoch", e, "--validate-interval", "2"])
         self.run(f"train_{name}{self.result_suffix}", self._train_args(
             save_dir, "--load-pretrained-mt-from", self.ckpt / "mt" / "checkpoint_best.pt",
             "--load-pretrained-acoustic-from", self.speech_ckpt / "asr" / "checkpoint_last.pt",
             "--alignment", mode, "--lr", "2e-3", "--warmup-updates", max(updates // 8, 1),
-            "--max-tokens", self.st_max_tokens, "--max-epoch", e, "--validate-interval", "2",
+            "--max-tokens", self.st_max_tokens, *budget,
             *self.speech_model_args, *extra, *extra_args, seed=seed, data=self.speech_data,
         ))
-        self.run(f"average_{name}{self.result_suffix}", [BIN / "salign-average", "--save-dir", save_dir,
-                                     "--num-epochs", self.args.average,
+        if by_updates:  # checkpoint_{epoch}_{update}.pt, the last --average of them
+            last = sorted(save_dir.glob("checkpoint_*_*.pt"), key=lambda c: int(c.stem.split("_")[-1]))
+            inputs = ["--inputs", *last[-self.args.average:]]
+        else:
+            inputs = ["--save-dir", save_dir, "--num-epochs", self.args.average]
+        self.run(f"average_{name}{self.result_suffix}", [BIN / "salign-average", *inputs,
                                      "--output", save_dir / "average.pt"], show=None)
 
     def st_updates_per_epoch(self) -> int:

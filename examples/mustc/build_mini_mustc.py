@@ -22,7 +22,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from ding_pairs import DING_LICENSE, DING_PATH, read_ding_sentences, restrict_vocabulary  # noqa
-from mini_corpus import SPLITS, build_corpus  # noqa: E402
+from mini_corpus import ASR_ONLY_SPLIT, SPLITS, build_corpus, hold_out_asr  # noqa: E402
 from tts_voices import LICENSES, install_hint, missing_engines, synthesize, voice_plan  # noqa
 
 MARKER = ".mini_mustc"
@@ -37,6 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--vocab-top-k", type=int, default=2000,
                    help="keep sentences whose words are all among the K most common per side")
+    p.add_argument("--asr-only-fraction", type=float, default=0.0,
+                   help="move this fraction of the train talks to an ASR-only split "
+                        "(train_asr: speech + transcript, no translation; prepare it with "
+                        "prep_mustc_data.py --asr-only-splits train_asr); default 0: none")
     p.add_argument("--num-workers", type=int, default=os.cpu_count() or 1)
     p.add_argument("--dictionary", type=Path, default=DING_PATH, help=argparse.SUPPRESS)
     return p
@@ -44,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def marker_text(args: argparse.Namespace) -> str:
     """What the corpus was built with: the demo reuses a corpus only if this matches."""
-    return f"size={args.size} seed={args.seed} vocab_top_k={args.vocab_top_k}\n"
+    held = f" asr_only_fraction={args.asr_only_fraction}" if args.asr_only_fraction else ""
+    return f"size={args.size} seed={args.seed} vocab_top_k={args.vocab_top_k}{held}\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,6 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:  # e.g. more evaluation segments than sentence pairs
         print(f"error: {e} (lower --size or raise --vocab-top-k)", file=sys.stderr)
         return 1
+    if args.asr_only_fraction:
+        n_seg, n_talks = hold_out_asr(data_dir, args.lang, args.asr_only_fraction, args.seed)
+        counts["train"] -= n_seg
+        print(f"held out {n_seg} train segments ({n_talks} talks) as ASR-only data: "
+              f"{data_dir / ASR_ONLY_SPLIT}")
     (data_dir / MARKER).write_text(marker_text(args))
     print(f"{len(pairs)} sentence pairs available; wrote {sum(counts.values())} segments in "
           f"{time.time() - start:.1f}s to {data_dir}")

@@ -149,3 +149,40 @@ def _write(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.partial")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
+
+
+ASR_ONLY_SPLIT = "train_asr"
+
+
+def hold_out_asr(data_dir: Path, lang: str, fraction: float, seed: int = 1) -> tuple[int, int]:
+    """Move ``fraction`` of the train talks (whole talks, drawn with ``seed``) to an ASR-only
+    split ``train_asr``: their wavs, yaml entries and transcripts, without the translations,
+    which are gone from the corpus. Returns (segments, talks) moved."""
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"the ASR-only fraction must be in (0, 1), got {fraction}")
+    train, held = data_dir / "train", data_dir / ASR_ONLY_SPLIT
+    entries = yaml.safe_load((train / "txt" / "train.yaml").read_text(encoding="utf-8"))
+    en = (train / "txt" / "train.en").read_text(encoding="utf-8").splitlines()
+    tgt = (train / "txt" / f"train.{lang}").read_text(encoding="utf-8").splitlines()
+    talks = sorted({e["wav"] for e in entries})
+    n_held = max(1, round(fraction * len(talks)))
+    if n_held >= len(talks):
+        raise ValueError(f"holding out {n_held} of {len(talks)} train talks leaves no ST data")
+    chosen = set(random.Random(seed).sample(talks, n_held))
+    keep = [i for i, e in enumerate(entries) if e["wav"] not in chosen]
+    moved = [i for i, e in enumerate(entries) if e["wav"] in chosen]
+    (held / "wav").mkdir(parents=True, exist_ok=True)
+    (held / "txt").mkdir(parents=True, exist_ok=True)
+    for wav in sorted(chosen):
+        (train / "wav" / wav).replace(held / "wav" / wav)
+
+    def dump(rows):
+        return "".join("- " + yaml.safe_dump(entries[i], default_flow_style=True, sort_keys=False,
+                                             width=10**4).strip() + "\n" for i in rows)
+
+    _write(held / "txt" / f"{ASR_ONLY_SPLIT}.en", "".join(en[i] + "\n" for i in moved))
+    _write(held / "txt" / f"{ASR_ONLY_SPLIT}.yaml", dump(moved))
+    _write(train / "txt" / "train.en", "".join(en[i] + "\n" for i in keep))
+    _write(train / "txt" / f"train.{lang}", "".join(tgt[i] + "\n" for i in keep))
+    _write(train / "txt" / "train.yaml", dump(keep))
+    return len(moved), len(chosen)

@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+"""The unified model under data imbalance, and unpaired alignment, on the demo corpus (a script,
+not CI).
+
+Builds the demo corpus with 30 % of the train talks held out as ASR-only data (speech +
+transcript, their translations gone), uses the Ding pairs not in the corpus as MT-only data,
+pre-trains MT and ASR as the demo does (the ASR stage also on the ASR-only talks), then trains
+stage 2 from those checkpoints with the same number of updates per run:
+- ``st-only``: the ST triples alone (the demo's stage 2),
+- ASR:MT:ST sampling weights 1:1:1, 10:1:1, 1:10:1, 1:1:10 (the seed's imbalance check),
+for ``none`` and ``soft`` (paired game on ST triples), and ``soft-unpaired``
+(``--alignment-data all``: ASR-only speech and MT-only text play the game too). Per run:
+ST BLEU / chrF, MT BLEU, ASR WER on tst-COMMON, sacreBLEU's paired bootstrap against the
+``none`` run of the same data and seed, the realised shares from fairseq's log, and the T-enc
+space metrics of ``salign-analyze``. Every finished run is appended to OUT/imbalance.jsonl, so
+an interrupted sweep keeps what it measured and a re-run skips it.
+
+    python examples/demo/imbalance.py --out demo-imbalance --seeds 1
+    python examples/demo/imbalance.py --out demo-imbalance --seeds 2 3 --data 1:1:1 --systems soft soft-unpaired
+"""
+import argparse
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(REPO / "examples" / "mustc"))
+
+import run_demo  # noqa: E402
+from ablations import CONDITIONS, paired_test, train_curve  # noqa: E402
+from pipeline import BIN, Pipeline  # noqa: E402
+from scoring import read_manifest  # noqa: E402
+
+ASR_ONLY_FRACTION = 0.3
+RATIOS = {"1:1:1": (1, 1, 1), "10:1:1": (10, 1, 1), "1:10:1": (1, 10, 1), "1:1:10": (1, 1, 10)}  # ASR:MT:ST
+DATA = ["st-only", *RATIOS]
+SYSTEMS = {"none": ("none", []), "soft": ("soft", []),
+           "soft-unpaired": ("soft", ["--alignment-data", "all"])}
+
+
+def data_args(data: str):
+    if data == "st-only":
+        return []
+    asr, mt, st = RATIOS[data]
+    return ["--asr-extra-subsets", "train_asr_asr", "--mt-extra-subsets", "mt_extra",
+            "--asr-sampling-weight", asr, "--mt-sampling-weight", mt, "--st-sampling-weight", st]
+
+
+def realised_shares(log_text: str):
+    """The last epoch summary's share_* values (fairseq's train log line)."""
+    lines = [l for l in log_text.splitlines() if "| train | epoch" in l]
+    return {k: float(v) for k, v in re.findall(r"share_(st|asr|mt) ([\d.]+)", lines[-1])} if lines else {}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", type=Path, default=Path("demo-imbalance"), help="work directory")
+    p.add_argument("--systems", nargs="+", default=["none", "soft"], choices=sorted(SYSTEMS))
+    p.add_argument("--data", nargs="+", default=DATA, choices=DATA)
+    p.add_argument("--seeds", nargs="+", type=int, default=[1])
+    p.add_argument("--updates", type=int, default=200,
+                   help="stage-2 updates of every run (the demo's 4 ST epochs are ~195)")
+    args = p.parse_args(argv)
+    demo_args = run_demo.build_parser().parse_args(
+        ["--out", str(args.out), "--asr-only-fraction", str(ASR_ONLY_FRACTION)])
+    pipe = Pipeline(demo_args, REPO)
+    pipe.build_corpus()
+    pipe.prepare()
+    pipe.write_external_mt()
+    pipe.train_mt()
+    pipe.train_asr()
+    results_path = pipe.out / "imbalance.jsonl"
+    done = set()
+    if results_path.is_file():
+        done = {(r["system"], r["data"], r["seed"]) for r in map(json.loads, results_path.read_text().splitlines())}
+    hyps_dir = pipe.out / "imbalance_hyps"
+    gap_dir = pipe.out / "imbalance_gap"
+    hyps_dir.mkdir(exist_ok=True)
+    gap_dir.mkdir(exist_ok=True)
+    refs = [r["tgt_text"] for r in read_manifest(pipe.speech_data / "tst-COMMON_st.tsv")]
+    for seed in args.seeds:
+        for data in args.data:
+            for system in args.systems:
+                if (system, data, seed) in done:
+                    continue
+                if system == "soft-unpaired" and data == "st-only":
+                    continue  # nothing unpaired to play with
+                mode, extra = SYSTEMS[system]
+                name = f"imb-{system}-{data.replace(':', '-')}-s{seed}"
+                pipe.train_st(mode, name=name, extra_args=[*data_args(data), *extra], seed=seed,
+                              updates=args.updates)
+                scores = pipe.evaluate(name, CONDITIONS, keep_hypotheses=True)
+                hyps = scores.pop("st_hyps_tst-COMMON")
+                mt_hyps = scores.pop("mt_hyps_tst-COMMON")
+                scores.pop("asr_hyps_tst-COMMON", None)
+                stem = f"{system}_{data.replace(':', '-')}_s{seed}"
+                (hyps_dir / f"{stem}.st.txt").write_text("\n".join(hyps) + "\n", encoding="utf-8")
+                (hyps_dir / f"{stem}.mt.txt").write_text("\n".join(mt_hyps) + "\n", encoding="utf-8")
+                tests = {}
+                for other in ("none", "soft"):
+                    base = hyps_dir / f"{other}_{data.replace(':', '-')}_s{seed}.st.txt"
+                    if other != system and base.is_file():
+                        tests[f"st_vs_{other}"] = paired_test(base.read_text(encoding="utf-8").splitlines(), hyps, refs)
+                base = hyps_dir / f"{system}_st-only_s{seed}.st.txt"
+                if data != "st-only" and base.is_file():
+                    tests["st_vs_st-only"] = paired_test(base.read_text(encoding="utf-8").splitlines(), hyps, refs)
+                gap_json = gap_dir / f"{stem}.json"
+                pipe.run(f"analyze_{name}", [
+                    BIN / "salign-analyze", "--checkpoint", pipe.speech_ckpt / name / "average.pt",
+                    "--label", name, "--data-dir", pipe.speech_data, "--split", "tst-COMMON_st",
+                    "--out-json", gap_json, *(["--cpu"] if pipe.device_flags else []),
+                ], show=None)
+                log = (pipe.logs / f"train_{name}{pipe.result_suffix}.log").read_text()
+                record = {
+                    "system": system, "data": data, "seed": seed, "updates": args.updates,
+                    "extra_args": [str(a) for a in [*data_args(data), *extra]], "scores": scores,
+                    "paired_tests": tests, "realised_shares": realised_shares(log),
+                    "gap": json.loads(gap_json.read_text())["models"][0],
+                    "train_curve": train_curve(log), "machine": machine(),
+                }
+                with open(results_path, "a", encoding="utf-8") as f:
+                    f.write(json.dumps(record) + "\n")
+                pipe.say(f"{system} {data} seed {seed}: ST {scores['st_bleu_tst-COMMON']['score']} "
+                         f"MT {scores['mt_bleu_tst-COMMON']['score']} WER {scores['asr_wer_tst-COMMON']['score']} "
+                         f"shares {record['realised_shares']}")
+    return 0
+
+
+def machine() -> str:
+    import platform
+
+    return f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.python_version()}"
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())
