@@ -136,3 +136,22 @@ def test_hold_out_asr_only_talks_then_prepare(tmp_path):
     assert res.manifests[ASR_ONLY_SPLIT].name == "train_asr_asr.tsv"
     with open(res.manifests[ASR_ONLY_SPLIT], encoding="utf-8") as f:
         assert len(list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))) == moved
+
+
+def test_ding_pairs_outside_the_corpus_as_a_text_only_split(tmp_path):
+    import ding_pairs
+
+    from fairseq_salign.data.text_corpus import read_text_split
+
+    dictionary = tmp_path / "de-en"
+    dictionary.write_text(DING_SAMPLE, encoding="utf-8")
+    txt = tmp_path / "en-de" / "data" / "train_asr" / "txt"
+    txt.mkdir(parents=True)
+    (txt / "train_asr.en").write_text("i love you.\n", encoding="utf-8")  # an ASR-only sentence
+    assert ding_pairs.main(["--data-root", str(tmp_path), "--dictionary", str(dictionary)]) == 0
+    split = read_text_split(tmp_path / "en-de", "ding", "de")
+    english = [en for _, en, _ in split.pairs]
+    assert "I love you." not in english and "The house is big." in english
+    # a re-run does not read its own output as corpus text
+    assert ding_pairs.main(["--data-root", str(tmp_path), "--dictionary", str(dictionary)]) == 0
+    assert [en for _, en, _ in read_text_split(tmp_path / "en-de", "ding", "de").pairs] == english

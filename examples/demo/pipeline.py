@@ -134,15 +134,11 @@ class Pipeline:
             shutil.copyfile(path, self.speech_data / path.name)
 
     def _write_ding_pairs(self, path: Path) -> None:
-        from ding_pairs import read_ding_sentences
+        from ding_pairs import pairs_outside
 
         from fairseq_salign.data.text import clean_field, normalize_source
 
-        used = set()  # every split's sentences, ASR-only ones included
-        for english in sorted(self.data.glob("data/*/txt/*.en")):
-            with open(english, encoding="utf-8") as f:
-                used |= {line.strip().lower() for line in f}
-        pairs = [(en, de) for en, de in read_ding_sentences() if en.lower() not in used]
+        pairs = pairs_outside(self.data / "data")  # every split's sentences, ASR-only ones included
         tmp = path.with_name(path.name + ".partial")
         with open(tmp, "w", encoding="utf-8") as f:
             f.write("id\tsrc_text\ttgt_text\n")

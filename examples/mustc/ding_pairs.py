@@ -65,3 +65,50 @@ def restrict_vocabulary(pairs: list[tuple[str, str]], top_k: int = 2000) -> list
     de_vocab = {w for w, _ in de_counts.most_common(top_k)}
     return [(en, de) for en, de in pairs
             if set(words(en)) <= en_vocab and set(words(de)) <= de_vocab]
+
+
+def pairs_outside(data_dir: Path, path: Path = DING_PATH, skip: tuple = ()) -> list[tuple[str, str]]:
+    """Ding sentence pairs whose English occurs in no split of a MuST-C-layout corpus (every
+    ``data_dir/*/txt/*.en`` but the ``skip`` splits): external MT data that leaks no evaluation
+    sentence, and no translation of an ASR-only segment."""
+    used = set()
+    for english in sorted(Path(data_dir).glob("*/txt/*.en")):
+        if english.parent.parent.name not in skip:
+            with open(english, encoding="utf-8") as f:
+                used |= {line.strip().lower() for line in f}
+    return [(en, de) for en, de in read_ding_sentences(path) if en.lower() not in used]
+
+
+def main(argv=None) -> int:
+    """Write the Ding pairs outside a corpus as a text-only split of the recipe
+    (``--mt-only-splits NAME`` of prep_mustc_data.py)."""
+    import argparse
+    import os
+    import sys
+
+    p = argparse.ArgumentParser(description=main.__doc__.split("\n\n")[0])
+    p.add_argument("--data-root", required=True, type=Path, help="the corpus root (holds en-de/data)")
+    p.add_argument("--split", default="ding", help="name of the text-only split to write (the recipe then writes NAME_mt.tsv)")
+    p.add_argument("--dictionary", type=Path, default=DING_PATH, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    data_dir = args.data_root / "en-de" / "data"
+    if not data_dir.is_dir():
+        print(f"error: {data_dir} not found (build or unpack the corpus first)", file=sys.stderr)
+        return 1
+    try:
+        pairs = pairs_outside(data_dir, args.dictionary, skip=(args.split,))
+    except FileNotFoundError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    txt = data_dir / args.split / "txt"
+    txt.mkdir(parents=True, exist_ok=True)
+    for lang, side in (("en", 0), ("de", 1)):
+        tmp = txt / f".{args.split}.{lang}.partial"
+        tmp.write_text("".join(pair[side] + "\n" for pair in pairs), encoding="utf-8")
+        os.replace(tmp, txt / f"{args.split}.{lang}")
+    print(f"{len(pairs)} Ding pairs not in the corpus -> {txt}/{args.split}.{{en,de}}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
