@@ -24,37 +24,44 @@ def switch(mac: str, default: str) -> str:
 
 EN = {
     "text/shared/a.html": [
-        ('p', 'par_id1', 'Click <span class="emph">Insert</span> to add a\n  <a href="x.html">chart</a>.'),
+        ('p', 'par_id1', 'Click <span class="emph">Insert</span> to add a\n  '
+                         '<a href="x.html">chart</a>.'),
         ('p', 'par_id2', f'Press {switch("Command", "Ctrl")}+S to save the document.'),
         ('h2', 'hd_id3', 'LibreOffice Basic IDE'),
         ('p', 'par_id4', 'Click OK.'),
-        ('p', 'par_id6', 'Click <span class="emph">Insert</span> to add a <a href="x.html">chart</a>.'),
+        ('p', 'par_id6', 'Click <span class="emph">Insert</span> to add a '
+                         '<a href="x.html">chart</a>.'),
         ('p', 'par_id7', 'This paragraph has no German page counterpart.'),
         ('p', 'par_id8', 'One two three four five six seven eight nine ten eleven.'),
         ('p', 'par_id9', 'This sentence is in the test set.'),
-        ('p', 'par_id10', 'Choose a range<span id="swlnappl_2" class="switchinline"><span hidden="true" '
-                          'id="CALCtext_2" class="CALC"> in Calc only</span></span>, then click Sort.'),
+        ('p', 'par_id10', 'Choose a range<span id="swlnappl_2" class="switchinline">'
+                          '<span hidden="true" id="CALCtext_2" class="CALC"> in Calc only</span>'
+                          '</span>, then click Sort.'),
     ],
     "text/swriter/b.html": [
-        ('p', 'par_id1', 'Click <span class="emph">Insert</span> to add a <a href="x.html">chart</a>.'),
+        ('p', 'par_id1', 'Click <span class="emph">Insert</span> to add a '
+                         '<a href="x.html">chart</a>.'),
         ('p', 'par_id5', 'Tables hold <span class="literal">rows</span> and columns.<br>Really.'),
     ],
 }
 DE = {
     "text/shared/a.html": [
-        ('p', 'par_id1', 'Klicken Sie auf <span class="emph">Einfügen</span>, um ein <a href="x.html">Diagramm</a> einzufügen.'),
+        ('p', 'par_id1', 'Klicken Sie auf <span class="emph">Einfügen</span>, um ein '
+                         '<a href="x.html">Diagramm</a> einzufügen.'),
         ('p', 'par_id2', f'Drücken Sie {switch("Befehl", "Strg")}+S, um das Dokument zu speichern.'),
         ('h2', 'hd_id3', 'LibreOffice Basic IDE'),
         ('p', 'par_id4', 'Klicken Sie auf OK.'),
         ('p', 'par_id6', 'Wählen Sie Einfügen, um ein Diagramm hinzuzufügen.'),
         ('p', 'par_id8', 'Eins zwei drei vier fünf sechs sieben acht neun zehn elf.'),
         ('p', 'par_id9', 'Dieser Satz ist im Testset.'),
-        ('p', 'par_id10', 'Wählen Sie einen Bereich<span id="swlnappl_2" class="switchinline"><span hidden="true" '
-                          'id="CALCtext_2" class="CALC"> nur in Calc</span></span> und klicken Sie auf Sortieren.'),
+        ('p', 'par_id10', 'Wählen Sie einen Bereich<span id="swlnappl_2" class="switchinline">'
+                          '<span hidden="true" id="CALCtext_2" class="CALC"> nur in Calc</span>'
+                          '</span> und klicken Sie auf Sortieren.'),
         ('p', 'par_id11', 'Nur auf Deutsch.'),
     ],
     "text/swriter/b.html": [
-        ('p', 'par_id1', 'Klicken Sie auf <span class="emph">Einfügen</span>, um ein <a href="x.html">Diagramm</a> einzufügen.'),
+        ('p', 'par_id1', 'Klicken Sie auf <span class="emph">Einfügen</span>, um ein '
+                         '<a href="x.html">Diagramm</a> einzufügen.'),
         ('p', 'par_id5', 'Tabellen haben <span class="literal">Zeilen</span> und Spalten.<br>Wirklich.'),
     ],
 }
@@ -107,7 +114,7 @@ def test_pairs_drops_and_recipe_reads_them(tmp_path, trees, capsys):
     en = (txt / "libreoffice.en").read_text(encoding="utf-8").splitlines()
     de = (txt / "libreoffice.de").read_text(encoding="utf-8").splitlines()
     assert list(zip(en, de)) == PAIRS
-    assert sorted(p.name for p in txt.iterdir()) == ["libreoffice.de", "libreoffice.en"]  # no temp left
+    assert sorted(p.name for p in txt.iterdir()) == ["libreoffice.de", "libreoffice.en"]  # no temp
     out = capsys.readouterr().out
     for reason, n in DROPS.items():
         assert f"dropped: {reason}: {n}\n" in out
@@ -119,8 +126,10 @@ def test_pairs_drops_and_recipe_reads_them(tmp_path, trees, capsys):
 def test_align_counts_every_paragraph(trees):
     en = lo.page_paragraphs(lo.language_root(trees[0], "en"))
     de = lo.page_paragraphs(lo.language_root(trees[1], "de"))
-    assert len(en) == sum(len(p) for p in EN.values())  # script text and bm_* metadata are no paragraphs
-    pairs, drops = lo.align(en, de, lo.Filters(max_words=10, exclude={"this sentence is in the test set."}))
+    # neither the <script> text nor the bm_* metadata are paragraphs
+    assert len(en) == sum(len(p) for p in EN.values())
+    filters = lo.Filters(max_words=10, exclude={"this sentence is in the test set."})
+    pairs, drops = lo.align(en, de, filters)
     assert pairs == PAIRS
     assert dict(drops) == DROPS
     assert len(pairs) + sum(drops.values()) == len(en) + drops["German paragraph with no English one"]
