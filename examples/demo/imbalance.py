@@ -17,6 +17,10 @@ an interrupted sweep keeps what it measured and a re-run skips it.
 
     python examples/demo/imbalance.py --out demo-imbalance --seeds 1
     python examples/demo/imbalance.py --out demo-imbalance --seeds 2 3 --data 1:1:1 --systems soft soft-unpaired
+
+``st+libreoffice`` needs the LibreOffice pairs prepared into the demo's data directories first:
+``libreoffice_pairs.py --download DEBS --data-root OUT/mini`` then ``prep_mustc_data.py`` on
+OUT/mini with the demo's options plus ``--mt-only-splits libreoffice`` (docs/ablations.md).
 """
 import argparse
 import json
@@ -37,7 +41,11 @@ from scoring import read_manifest  # noqa: E402
 
 ASR_ONLY_FRACTION = 0.3
 RATIOS = {"1:1:1": (1, 1, 1), "10:1:1": (10, 1, 1), "1:10:1": (1, 10, 1), "1:1:10": (1, 1, 10)}  # ASR:MT:ST
-DATA = ["st-only", *RATIOS]
+# MT-only data alone beside the ST triples, 1:1: the corpus-external Ding pairs (in domain, seen
+# in stage 1) and the LibreOffice help pairs (another domain; examples/mustc/libreoffice_pairs.py,
+# prepared into the data directory as the text-only split ``libreoffice``)
+MT_ONLY = {"st+ding": "mt_extra", "st+libreoffice": "libreoffice_mt"}
+DATA = ["st-only", *RATIOS, *MT_ONLY]
 SYSTEMS = {"none": ("none", []), "soft": ("soft", []),
            "soft-unpaired": ("soft", ["--alignment-data", "all"])}
 
@@ -45,6 +53,8 @@ SYSTEMS = {"none": ("none", []), "soft": ("soft", []),
 def data_args(data: str):
     if data == "st-only":
         return []
+    if data in MT_ONLY:
+        return ["--mt-extra-subsets", MT_ONLY[data], "--mt-sampling-weight", 1, "--st-sampling-weight", 1]
     asr, mt, st = RATIOS[data]
     return ["--asr-extra-subsets", "train_asr_asr", "--mt-extra-subsets", "mt_extra",
             "--asr-sampling-weight", asr, "--mt-sampling-weight", mt, "--st-sampling-weight", st]
@@ -87,7 +97,7 @@ def main(argv=None) -> int:
             for system in args.systems:
                 if (system, data, seed) in done:
                     continue
-                if system == "soft-unpaired" and data == "st-only":
+                if system == "soft-unpaired" and (data == "st-only" or data in MT_ONLY):
                     continue  # nothing unpaired to play with
                 mode, extra = SYSTEMS[system]
                 name = f"imb-{system}-{data.replace(':', '-')}-s{seed}"
