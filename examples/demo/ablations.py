@@ -94,11 +94,7 @@ def main(argv=None) -> int:
     # the ablations in docs/ablations.md ran on the fbank front end
     demo_args = run_demo.build_parser().parse_args(["--out", str(args.out), "--front-end", "fbank"])
     pipe = Pipeline(demo_args, REPO)
-    pipe.build_corpus()
-    pipe.prepare()
-    pipe.write_external_mt()
-    pipe.train_mt()
-    pipe.train_asr()
+    pipe.pretrain()
     results_path = pipe.out / "ablations.jsonl"
     done = set()
     if results_path.is_file():

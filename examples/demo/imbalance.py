@@ -78,11 +78,7 @@ def main(argv=None) -> int:
     demo_args = run_demo.build_parser().parse_args(
         ["--out", str(args.out), "--asr-only-fraction", str(ASR_ONLY_FRACTION)])
     pipe = Pipeline(demo_args, REPO)
-    pipe.build_corpus()
-    pipe.prepare()
-    pipe.write_external_mt()
-    pipe.train_mt()
-    pipe.train_asr()
+    pipe.pretrain()
     results_path = pipe.out / "imbalance.jsonl"
     done = set()
     if results_path.is_file():

@@ -84,6 +84,15 @@ class Pipeline:
             "front_end": self.front_end, "device": "cpu" if self.device_flags else "cuda",
         }
 
+    def pretrain(self) -> None:
+        """Everything before stage 2, each step skipped when done: corpus, recipe, external MT
+        data, stage 1 (MT) and stage 1b (ASR)."""
+        self.build_corpus()
+        self.prepare()
+        self.write_external_mt()
+        self.train_mt()
+        self.train_asr()
+
     # ---- data ---------------------------------------------------------------------------------
     def build_corpus(self) -> None:
         import build_mini_mustc

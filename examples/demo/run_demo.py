@@ -62,11 +62,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     start = time.time()
     pipe = Pipeline(args, REPO)
-    pipe.build_corpus()
-    pipe.prepare()
-    pipe.write_external_mt()
-    pipe.train_mt()
-    pipe.train_asr()
+    pipe.pretrain()
     results = {"settings": pipe.settings(), "systems": {}}
     for mode in args.modes:
         pipe.train_st(mode)
