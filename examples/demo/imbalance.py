@@ -74,9 +74,10 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", nargs="+", type=int, default=[1])
     p.add_argument("--updates", type=int, default=200,
                    help="stage-2 updates of every run (the demo's 4 ST epochs are ~195)")
+    p.add_argument("--mt-epochs", type=int, default=12, help="stage-1 MT epochs (the demo's: 12)")
     args = p.parse_args(argv)
     demo_args = run_demo.build_parser().parse_args(
-        ["--out", str(args.out), "--asr-only-fraction", str(ASR_ONLY_FRACTION)])
+        ["--out", str(args.out), "--asr-only-fraction", str(ASR_ONLY_FRACTION), "--mt-epochs", str(args.mt_epochs)])
     pipe = Pipeline(demo_args, REPO)
     pipe.pretrain()
     results_path = pipe.out / "imbalance.jsonl"
