@@ -85,6 +85,7 @@ def _slim_state(state: dict) -> dict:
 
     state = dict(state)
     state.pop("last_optimizer_state", None)
+    state.pop("criterion", None)  # the modal network: a training objective, not the model
     if OmegaConf.is_config(state.get("cfg")):
         state["cfg"] = OmegaConf.to_container(state["cfg"], resolve=True, enum_to_str=True)
     cfg = state["cfg"]
@@ -124,15 +125,17 @@ def _portable_config(source: Path, out: Path) -> dict:
 
 def _describe(state: dict, config: dict, n_params: int, info: dict) -> dict:
     model_cfg = state["cfg"]["model"]
-    keys = ("arch", "encoder_embed_dim", "encoder_layers", "textual_encoder_layers",
-            "decoder_layers", "speech_encoder", "adapter", "untie_ctc_projection")
+    keys = ("encoder_embed_dim", "encoder_ffn_embed_dim", "conv_layers", "acoustic_encoder_layers",
+            "textual_encoder_layers", "decoder_layers", "decoder_ffn_embed_dim",
+            "speech_encoder", "adapter", "untie_ctc_projection")
     if config.get("use_audio_input"):
         features = "16 kHz waveform"
     else:
         features = f"{config.get('input_feat_per_channel', 80)}-dim feature frames"
     return {
         "format": FORMAT,
-        "architecture": {k: model_cfg.get(k) for k in keys if model_cfg.get(k) is not None},
+        "architecture": {"arch": model_cfg.get("_name") or model_cfg.get("arch"),
+                         **{k: model_cfg.get(k) for k in keys if model_cfg.get(k) is not None}},
         "parameters": n_params,
         "alignment": (state["cfg"].get("criterion") or {}).get("alignment"),
         "input_features": features,
