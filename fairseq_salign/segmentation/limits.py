@@ -4,8 +4,9 @@ MuST-C's segments are sentences of a few seconds, rarely over 30 s; models train
 translate long inputs badly and have a source-position limit. So: pauses shorter than
 ``min_silence_s`` do not end a segment (words and phrases of one sentence stay together); voiced
 stretches shorter than ``min_speech_s`` after that are noise (clicks, breaths) and are dropped,
-counted in the report; a stretch longer than ``max_segment_s`` is cut at its longest inner pause
-(recursively; in the middle when it has none), never leaving a piece under ``min_split_s``; each
+counted in the report; a stretch longer than ``max_segment_s`` is cut at its longest inner pause,
+preferring pauses that leave both sides within the limit (recursively; in the middle when it has
+no pause), never leaving a piece under ``min_split_s``; each
 segment's audio is padded by ``pad_s`` on both sides, never past the middle of the pause to its
 neighbour. A cue's time span is the voiced part, without the padding.
 """
@@ -58,7 +59,7 @@ class SegmentationReport:
 
 
 def _runs(flags: np.ndarray, value: bool = True) -> List[Run]:
-    padded = np.concatenate([[not value], flags == value, [not value]]).astype(np.int8)
+    padded = np.concatenate([[0], (flags == value).astype(np.int8), [0]])
     edges = np.flatnonzero(np.diff(padded))
     return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
 
@@ -80,6 +81,8 @@ def _cut(run: Run, flags: np.ndarray, max_len: int, min_piece: int) -> List[Run]
     gaps = [(start + s, start + e) for s, e in _runs(flags[start:end], value=False)]
     middle = (start + end) / 2
     usable = [g for g in gaps if g[0] - start >= min_piece and end - g[1] >= min_piece]
+    # pauses that leave both sides within the limit come first: one cut instead of several
+    usable = [g for g in usable if g[0] - start <= max_len and end - g[1] <= max_len] or usable
     if usable:
         g = max(usable, key=lambda g: (g[1] - g[0], -abs((g[0] + g[1]) / 2 - middle)))
         left, right = (start, g[0]), (g[1], end)
