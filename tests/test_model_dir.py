@@ -78,7 +78,7 @@ def test_export_holds_what_inference_needs_and_nothing_training_only(exported, c
     assert meta["architecture"]["arch"] == "s2t_salign_xs" and meta["alignment"] == "soft"
     assert meta["scores"] == {"tst-COMMON ST BLEU": 1.25} and meta["parameters"] > 0
     assert meta["training_data"] == "synthetic tone corpus"
-    assert "sacreBLEU signature | nrefs:1" in (exported / "README.md").read_text()
+    assert "| sacreBLEU signature | nrefs:1\\|case:mixed\\|" in (exported / "README.md").read_text()
 
 
 def test_python_api_and_salign_translate_match_fairseq_generate(exported, corpus, tmp_path):
@@ -103,6 +103,16 @@ def test_python_api_and_salign_translate_match_fairseq_generate(exported, corpus
     out = _run([BIN / "salign-translate", "--model-dir", exported, *SEARCH, *files], cwd=tmp_path)
     assert out.stdout.splitlines() == [f"{files[0]}\t{reference_st[0]}",
                                        f"{files[1]}\t{reference_st[5]}"]
+
+
+def test_salign_analyze_reads_a_model_directory(exported, corpus, tmp_path):
+    from fairseq_salign.cli.analyze import analyze
+
+    assert analyze(["--model-dir", str(exported), "--data-dir", str(corpus), "--cpu",
+                    "--out-json", str(tmp_path / "gap.json")]) == 0
+    report = json.loads((tmp_path / "gap.json").read_text())
+    assert [m["label"] for m in report["models"]] == ["my-model"]
+    assert report["models"][0]["checkpoint"] == str(exported / "model.pt")
 
 
 def test_incomplete_model_directory_is_a_clear_error(exported, tmp_path):

@@ -72,8 +72,9 @@ def load_salign(
         models, cfg, task = checkpoint_utils.load_model_ensemble_and_task(
             [str(path)], arg_overrides=overrides, state=state
         )
-    except FileNotFoundError as err:
-        raise ModelError(f"cannot load {path} with data directory {data}: {err}") from None
+    except OSError as err:  # a file the data config names is missing (SentencePiece: OSError)
+        raise ModelError(f"cannot load {path} with data directory {data}: {err} (the "
+                         "directory needs its config, vocabulary and SentencePiece model)") from None
     model = models[0]
     if not isinstance(model, S2TSAlignModel):  # e.g. a registry clash with another plugin
         raise ModelError(f"{path} built a {type(model).__name__}, not an S2TSAlignModel")

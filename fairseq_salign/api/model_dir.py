@@ -155,12 +155,13 @@ def _readme(meta: dict) -> str:
             ("updates", meta.get("updates")), ("training data", meta.get("training_data")),
             ("sacreBLEU signature", meta.get("sacrebleu_signature"))]
     rows += [(f"score: {k}", v) for k, v in (meta.get("scores") or {}).items()]
-    lines += [f"| {k} | {'' if v is None else v} |" for k, v in rows if v not in (None, "")]
+    cell = lambda v: str(v).replace("|", "\\|")  # noqa: E731  (a signature is |-separated)
+    lines += [f"| {k} | {cell(v)} |" for k, v in rows if v not in (None, "")]
     lines += ["", "```python", "from fairseq_salign.api import SAlignHub", "",
               "hub = SAlignHub.from_pretrained('path/to/this/directory')",
-              "hub.translate('talk.wav')       # speech -> translation",
-              "hub.transcribe('talk.wav')      # speech -> transcript (CTC)",
-              "hub.translate_text('hello')     # text -> translation", "```", "",
+              "hub.translate('utterance.wav')   # speech -> translation",
+              "hub.transcribe('utterance.wav')  # speech -> transcript (CTC)",
+              "hub.translate_text('hello')      # text -> translation", "```", "",
               "`salign-translate --model-dir path/to/this/directory talk.wav --subtitles srt "
               "--output-dir subs/` segments a whole talk and writes subtitles.", ""]
     return "\n".join(lines)

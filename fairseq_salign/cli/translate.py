@@ -163,6 +163,10 @@ def translate(argv: Optional[List[str]] = None) -> int:
     if limits.max_segment_s > hub.featurizer.max_seconds:
         raise CliError(f"--max-segment-seconds {limits.max_segment_s:g} is beyond the model's "
                        f"{hub.featurizer.max_seconds:g} s of source positions; lower it")
+    if args.max_seconds > hub.featurizer.max_seconds and not args.no_segment:
+        logger.info(f"files over the model's {hub.featurizer.max_seconds:g} s of source "
+                    "positions are segmented")
+        args.max_seconds = hub.featurizer.max_seconds
     options = GenerationOptions(beam=args.beam, max_len_a=args.max_len_a,
                                 max_len_b=args.max_len_b, lenpen=args.lenpen)
     logger.info(f"{args.mode} with {checkpoint} on {device}: {len(args.files)} files")
