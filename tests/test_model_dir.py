@@ -128,3 +128,33 @@ def test_incomplete_model_directory_is_a_clear_error(exported, tmp_path):
     assert "missing model.pt, spm_unigram100_st.model" in out.stderr
     with pytest.raises(ModelError, match="model directory .*nowhere not found"):
         SAlignHub.from_pretrained(tmp_path / "nowhere")
+
+
+def test_arrays_at_any_rate_and_layout_become_16k_mono():
+    from fairseq_salign.api.features import to_wave16k
+    from fairseq_salign.data.audio import AudioError
+
+    t = np.arange(44100) / 44100
+    tone = 0.5 * np.sin(2 * np.pi * 440 * t)
+    stereo_pcm = (np.stack([tone, tone], axis=1) * 32767).astype(np.int16)
+    wave = to_wave16k(stereo_pcm, 44100, "x")
+    assert wave.dtype == np.float32 and wave.shape == (16000,)
+    assert abs(np.abs(wave[1000:-1000]).max() - 0.5) < 0.01  # int16 scaled to [-1, 1]
+    assert np.array_equal(to_wave16k(torch.ones(8000), 16000, "t"), np.ones(8000, np.float32))
+    with pytest.raises(AudioError, match="input 3: an array needs its sample_rate"):
+        to_wave16k(tone, None, "input 3")
+    with pytest.raises(AudioError, match=r"input 0: expected a non-empty 1-D"):
+        to_wave16k(np.zeros((2, 2, 2)), 16000, "input 0")
+
+
+def test_stored_state_models_are_refused_with_the_reason(tmp_path):
+    from fairseq.data.audio.data_cfg import S2TDataConfig
+
+    from fairseq_salign.api.features import Featurizer
+
+    (tmp_path / "config_st.yaml").write_text(yaml.safe_dump(
+        {"input_feat_per_channel": 384, "input_channels": 1,
+         "feature_transforms": {"*": ["utterance_cmvn"]}}))
+    with pytest.raises(ModelError, match="384-dim stored features .* translate prepared data "
+                       "with fairseq-generate"):
+        Featurizer(S2TDataConfig(tmp_path / "config_st.yaml"), 6000)

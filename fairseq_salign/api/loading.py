@@ -78,15 +78,17 @@ def load_salign(
     model = models[0]
     if not isinstance(model, S2TSAlignModel):  # e.g. a registry clash with another plugin
         raise ModelError(f"{path} built a {type(model).__name__}, not an S2TSAlignModel")
-    _resolve_cmvn_stats(task.data_cfg, data)
+    _resolve_relative_paths(task.data_cfg, data)
     return model.eval(), cfg, task
 
 
-def _resolve_cmvn_stats(data_cfg, data_dir: Path) -> None:
-    """fairseq's GlobalCMVN opens ``global_cmvn.stats_npz_path`` as given (relative to the
-    working directory); a model directory stores it relative to itself."""
-    cmvn = data_cfg.config.get("global_cmvn")
-    if isinstance(cmvn, dict) and cmvn.get("stats_npz_path"):
-        stats = Path(cmvn["stats_npz_path"])
-        if not stats.is_absolute() and (data_dir / stats).is_file():
-            cmvn["stats_npz_path"] = str((data_dir / stats).resolve())
+def _resolve_relative_paths(data_cfg, data_dir: Path) -> None:
+    """Files the config names relative to itself, made absolute: fairseq's GlobalCMVN opens
+    ``global_cmvn.stats_npz_path`` relative to the working directory, and fairseq prefers a
+    SentencePiece model of the same name in the working directory over the config's own."""
+    for section, key in (("global_cmvn", "stats_npz_path"), ("bpe_tokenizer", "sentencepiece_model")):
+        entry = data_cfg.config.get(section)
+        if isinstance(entry, dict) and entry.get(key):
+            path = Path(entry[key])
+            if not path.is_absolute() and (data_dir / path).is_file():
+                entry[key] = str((data_dir / path).resolve())
