@@ -42,15 +42,12 @@ class SAlignHub(torch.nn.Module):
         super().__init__()
         self.model, self.task, self.cfg = model, task, cfg
         self.metadata = metadata or {}
-        self.featurizer = None if task.data_cfg is None else self._featurizer()
         self._decoder = None
-
-    def _featurizer(self):
+        self.featurizer, self.featurizer_error = None, None
         try:
-            return Featurizer(self.task.data_cfg, self.model.encoder.max_positions())
-        except ModelError as e:
-            self._featurizer_error = e  # text translation still works
-            return None
+            self.featurizer = Featurizer(task.data_cfg, model.encoder.max_positions())
+        except ModelError as e:  # e.g. a model of stored Whisper states: text translation works
+            self.featurizer_error = e
 
     # ------------------------------------------------------------ loading
     @classmethod
@@ -82,7 +79,7 @@ class SAlignHub(torch.nn.Module):
                   name: Optional[str] = None) -> np.ndarray:
         """What the model reads for one input: a file, or an array at ``sample_rate``."""
         if self.featurizer is None:
-            raise self._featurizer_error
+            raise self.featurizer_error
         name = name or (str(speech) if isinstance(speech, (str, Path)) else "array")
         return self.featurizer(to_wave16k(speech, sample_rate, name), name)
 

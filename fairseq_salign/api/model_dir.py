@@ -28,7 +28,8 @@ CONFIG = "config_st.yaml"
 METADATA = "salign_model.json"
 README = "README.md"
 FORMAT = 1
-# model options that name files used only when training starts
+# model options that name files used only when training starts (an SSL model rebuilds from the
+# config it stores, ssl_args)
 TRAINING_ONLY_PATHS = ("load_pretrained_mt_from", "load_pretrained_acoustic_from", "ssl_checkpoint")
 
 
@@ -92,10 +93,10 @@ def _slim_state(state: dict) -> dict:
     cfg["task"]["data"] = "."  # replaced by wherever the directory is when it is loaded
     cfg["task"]["config_yaml"] = CONFIG
     for key in TRAINING_ONLY_PATHS:
-        if cfg["model"].get(key) is not None and key != "ssl_checkpoint":
+        if key == "ssl_checkpoint" and not cfg["model"].get("ssl_args"):
+            continue  # an SSL model without its stored config still needs the file
+        if cfg["model"].get(key) is not None:
             cfg["model"][key] = None
-    if cfg["model"].get("ssl_args"):  # the SSL model rebuilds from its stored config
-        cfg["model"]["ssl_checkpoint"] = None
     extra = state.get("extra_state") or {}
     state["extra_state"] = {k: v for k, v in extra.items() if k in ("epoch", "train_iterator")}
     return state

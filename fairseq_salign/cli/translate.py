@@ -159,7 +159,7 @@ def translate(argv: Optional[List[str]] = None) -> int:
     model, cfg, task = load_salign(checkpoint, data_dir, {"infer_mode": "st"})
     hub = SAlignHub(model, task, cfg).to(device)
     if hub.featurizer is None:
-        raise CliError(str(hub._featurizer_error))
+        raise CliError(str(hub.featurizer_error))
     if limits.max_segment_s > hub.featurizer.max_seconds:
         raise CliError(f"--max-segment-seconds {limits.max_segment_s:g} is beyond the model's "
                        f"{hub.featurizer.max_seconds:g} s of source positions; lower it")
