@@ -41,6 +41,11 @@ setup(
         # the light one (numpy + protobuf), torch.utils.tensorboard would need all of tensorboard
         "tensorboardX>=2.6",
         "protobuf>=3.20",
+        # salign-translate on whole talks: WebRTC's voice-activity detector (binary wheels, no
+        # torch/onnx), SRT and WebVTT writers
+        "webrtcvad-wheels>=2.0.11",
+        "srt>=3.5",
+        "webvtt-py>=0.5",
     ],
     extras_require={
         "test": ["pytest>=7"],
@@ -52,6 +57,7 @@ setup(
             "salign-analyze=fairseq_salign.cli.analyze:main",
             "salign-translate=fairseq_salign.cli.translate:main",
             "salign-average=fairseq_salign.checkpoint_average:main",
+            "salign-export=fairseq_salign.cli.export:main",
         ]
     },
 )

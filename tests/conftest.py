@@ -90,6 +90,15 @@ def mt_checkpoint(corpus, tmp_path_factory) -> Path:
     return save_dir / "checkpoint_last.pt"
 
 
+@pytest.fixture(scope="session")
+def st_checkpoint(corpus, tmp_path_factory) -> Path:
+    """Stage 2 from scratch: two multi-task updates with S-Align (enough to decode with)."""
+    save_dir = tmp_path_factory.mktemp("st_ckpt")
+    run_cli("fairseq-train",
+            train_args(corpus, save_dir, "--alignment", "soft", "--max-update", "2"))
+    return save_dir / "checkpoint_last.pt"
+
+
 def build_in_process(data: Path, *extra):
     """Task, model and criterion built by fairseq's own option parsing, as fairseq-train does."""
     from fairseq import options, tasks

@@ -9,7 +9,8 @@ import pytest
 import torch
 from conftest import TEST_SIZES, run_cli, train_args
 
-from fairseq_salign.cli import CliError, load_salign
+from fairseq_salign.api import ModelError
+from fairseq_salign.cli import load_salign
 from fairseq_salign.cli.analyze import analyze
 
 SPLIT = "tst-COMMON_st"
@@ -80,21 +81,21 @@ def test_vectors_are_paired_and_batching_invariant(save_dir, corpus):
 
 def test_refusals(save_dir, corpus, tmp_path):
     ckpt = str(save_dir / "checkpoint_last.pt")
-    with pytest.raises(CliError, match=r"split 'tst-COMMON' not found.*tst-COMMON_st"):
+    with pytest.raises(ModelError, match=r"split 'tst-COMMON' not found.*tst-COMMON_st"):
         analyze(["--checkpoint", ckpt, "--data-dir", str(corpus), "--split", "tst-COMMON"])
-    with pytest.raises(CliError, match="data directory .* not found"):
+    with pytest.raises(ModelError, match="data directory .* not found"):
         analyze(["--checkpoint", ckpt, "--data-dir", str(tmp_path / "none")])
-    with pytest.raises(CliError, match="1 --label values for 2 checkpoints"):
+    with pytest.raises(ModelError, match="1 --label values for 2 checkpoints"):
         analyze(["--checkpoint", ckpt, ckpt, "--label", "x", "--data-dir", str(corpus)])
-    with pytest.raises(CliError, match=r"checkpoint .*missing\.pt not found"):
+    with pytest.raises(ModelError, match=r"checkpoint .*missing\.pt not found"):
         analyze(["--checkpoint", str(tmp_path / "missing.pt"), "--data-dir", str(corpus)])
 
     # another copy of the data (the checkpoint points elsewhere) with a 3-utterance split
     data = tmp_path / "copy"
     data.mkdir()
-    for path in [corpus / "config_st.yaml", *corpus.glob("*.txt")]:  # config + vocabulary
+    for path in [corpus / "config_st.yaml", *corpus.glob("spm*")]:  # config + vocabulary + spm
         shutil.copy(path, data / path.name)
     rows = (corpus / "tst-HE_st.tsv").read_text().splitlines()[:4]
     (data / "three_st.tsv").write_text("\n".join(rows) + "\n")
-    with pytest.raises(CliError, match="gives 3 utterances; the probe needs at least 4"):
+    with pytest.raises(ModelError, match="gives 3 utterances; the probe needs at least 4"):
         analyze(["--checkpoint", ckpt, "--data-dir", str(data), "--split", "three_st"])

@@ -89,8 +89,11 @@ def test_config_and_dataset_load_with_fairseq_from_another_directory(prepared, m
         ["utterance_cmvn"]
     joint = S2TJointDataConfig(result.config)
     assert joint.src_vocab_filename == cfg.vocab_filename
-    assert joint.src_bpe_tokenizer == cfg.bpe_tokenizer
-    assert Path(cfg.bpe_tokenizer["sentencepiece_model"]).is_file()
+    # the SentencePiece model is named relative to the config, and fairseq finds it from any
+    # working directory; the transcripts' entry names the same file (the task never opens it)
+    assert raw["bpe_tokenizer"]["sentencepiece_model"] == result.vocab.model_path.name
+    assert Path(cfg.bpe_tokenizer["sentencepiece_model"]) == result.vocab.model_path
+    assert joint.src_bpe_tokenizer == raw["bpe_tokenizer"]
 
     tgt_dict = Dictionary.load(str(corpus.lang_root / cfg.vocab_filename))
     assert tgt_dict.bos() == 0  # <s>: the CTC blank

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 import yaml
-from conftest import run_cli, train_args
+from conftest import run_cli
 
-from fairseq_salign.cli import CliError, load_salign
+from fairseq_salign.api import ModelError, load_salign
 from fairseq_salign.data.audio import AudioError, load_audio
 
 SPLIT = "tst-COMMON"
@@ -16,11 +16,8 @@ GOOD = ("mono16k", "stereo44k")
 
 
 @pytest.fixture(scope="module")
-def checkpoint(corpus, tmp_path_factory) -> Path:
-    save_dir = tmp_path_factory.mktemp("translate_ckpt")
-    run_cli("fairseq-train",
-            train_args(corpus, save_dir, "--alignment", "soft", "--max-update", "2"))
-    return save_dir / "checkpoint_last.pt"
+def checkpoint(st_checkpoint) -> Path:
+    return st_checkpoint
 
 
 def _first_segment(corpus: Path):
@@ -58,7 +55,7 @@ def test_st_translates_good_files_and_names_every_bad_one(checkpoint, corpus, au
     out = run_cli(
         "salign-translate",
         ["--checkpoint", checkpoint, "--data-dir", corpus, "--beam", "2", "--max-len-b", "10",
-         "--max-seconds", "5", *files, missing],
+         "--max-seconds", "5", "--no-segment", *files, missing],
         check=False,
     )
     assert out.returncode == 1, out.stderr[-2000:]
@@ -94,32 +91,32 @@ def test_features_match_the_recipe_and_model_length_limit(checkpoint, corpus, au
     from fairseq.data.audio.audio_utils import get_features_or_waveform
     from fairseq.data.audio.feature_transforms.utterance_cmvn import UtteranceCMVN
 
-    from fairseq_salign.cli.translate import Featurizer
+    from fairseq_salign.api.features import Featurizer
 
     _, _, task = load_salign(str(checkpoint), str(corpus), {"infer_mode": "st"})
     row = (corpus / f"{SPLIT}_st.tsv").read_text().splitlines()[1].split("\t")
     stored = get_features_or_waveform(str(corpus / row[1]))
-    ours = Featurizer(task.data_cfg, max_seconds=60, max_frames=6000)(str(audio["mono16k"]))
+    ours = Featurizer(task.data_cfg, max_frames=6000)(load_audio(audio["mono16k"]), "mono16k.wav")
     np.testing.assert_allclose(ours, UtteranceCMVN()(stored), atol=1e-3)
 
     with pytest.raises(AudioError, match=r"mono16k\.wav: 0\.4 s \(\d+ frames\) is beyond the "
                        r"model's 20 source positions \(0\.2 s\); split it"):
-        Featurizer(task.data_cfg, max_seconds=60, max_frames=20)(str(audio["mono16k"]))
+        Featurizer(task.data_cfg, max_frames=20)(load_audio(audio["mono16k"]), str(audio["mono16k"]))
 
 
 def test_refuses_missing_and_foreign_checkpoints(checkpoint, corpus, tmp_path):
     import torch
 
-    with pytest.raises(CliError, match="not found"):
+    with pytest.raises(ModelError, match="not found"):
         load_salign(str(tmp_path / "nope.pt"), str(corpus))
     state = torch.load(checkpoint)  # weights-only, with the plugin's allow-list
     state["cfg"]["model"]["_name"] = "s2t_transformer"
     state["cfg"]["task"]["_name"] = "speech_to_text"
     foreign = tmp_path / "s2t_transformer.pt"
     torch.save(state, foreign)
-    with pytest.raises(CliError, match="'s2t_transformer' checkpoint of task 'speech_to_text', "
+    with pytest.raises(ModelError, match="'s2t_transformer' checkpoint of task 'speech_to_text', "
                        "not an S-Align model"):
         load_salign(str(foreign), str(corpus))
     (tmp_path / "text.pt").write_text("not a checkpoint")
-    with pytest.raises(CliError, match=r"cannot read checkpoint .*text\.pt"):
+    with pytest.raises(ModelError, match=r"cannot read checkpoint .*text\.pt"):
         load_salign(str(tmp_path / "text.pt"), str(corpus))

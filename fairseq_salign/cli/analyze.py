@@ -42,10 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Modality-gap metrics (linear probe, speech->text retrieval, MMD) and a PCA "
         "plot of mean-pooled textual-encoder outputs of speech vs transcripts.",
     )
-    p.add_argument(
-        "--checkpoint", nargs="+", required=True, help="one or more s2t_salign checkpoints"
-    )
-    p.add_argument("--label", nargs="+", help="one name per checkpoint (default: file names)")
+    models = p.add_mutually_exclusive_group(required=True)
+    models.add_argument("--checkpoint", nargs="+", help="one or more s2t_salign checkpoints")
+    models.add_argument("--model-dir", nargs="+",
+                        help="one or more model directories written by salign-export (their "
+                        "checkpoints are read with --data-dir's split and vocabulary)")
+    p.add_argument("--label", nargs="+", help="one name per model (default: file names)")
     p.add_argument("--data-dir", required=True, help="prepared data dir (config_st.yaml, *.tsv)")
     p.add_argument("--split", default="tst-COMMON_st", help="manifest name without .tsv")
     p.add_argument("--max-utterances", type=int, help="seeded random subset of the split")
@@ -57,8 +59,18 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _checkpoints(args) -> List[str]:
+    if args.checkpoint:
+        return list(args.checkpoint)
+    from ..api.model_dir import open_model_dir
+
+    return [str(open_model_dir(d).checkpoint) for d in args.model_dir]
+
+
 def _labels(args) -> List[str]:
     if args.label is None:
+        if args.model_dir:
+            return [Path(d).name for d in args.model_dir]
         names = [Path(c).name for c in args.checkpoint]
         if len(set(names)) < len(names):  # e.g. several checkpoint_best.pt: use dir/name
             names = [str(Path(*Path(c).parts[-2:])) for c in args.checkpoint]
@@ -114,6 +126,7 @@ def analyze(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     if args.max_utterances is not None and args.max_utterances < 1:
         raise CliError("--max-utterances must be positive")
+    args.checkpoint = _checkpoints(args)
     labels = _labels(args)
     data_dir = Path(args.data_dir)
     if not data_dir.is_dir():

@@ -1,175 +1,191 @@
-"""``salign-translate``: translate (``--mode st``) or transcribe (``--mode asr``) audio files.
+"""``salign-translate``: translate (``--mode st``) or transcribe (``--mode asr``) audio files,
+from single utterances to whole talks.
 
-Each file is read at any sample rate and channel count, mixed down and resampled to 16 kHz,
-featurised exactly as the recipe does (``data.audio.compute_fbank``) and normalised by the data
-config's eval-time feature transforms (utterance CMVN), then decoded with the task's generator
-(beam search for ST, CTC greedy for ASR) and detokenised with the config's SentencePiece model.
+Each file is read at any sample rate and channel count, mixed down and resampled to 16 kHz.
+Files up to ``--max-seconds`` are decoded whole; longer ones (a talk) are cut into segments by
+a voice-activity detector (``--vad``, with MuST-C-like limits: ``--max-segment-seconds`` ...)
+and every segment is decoded, batched, with a progress bar. Features are the recipe's own
+(``fairseq_salign.api.features``), decoding is the task's (beam search for ST, CTC best path for
+ASR), through the same :class:`~fairseq_salign.api.SAlignHub` the Python API gives.
 
-    salign-translate --checkpoint avg.pt --data-dir ROOT/en-de talk1.wav talk2.flac
+    salign-translate --model-dir exported/ talk1.wav talk2.flac
+    salign-translate --model-dir exported/ --output-dir subs --subtitles vtt ted_talk.wav
 
-stdout gets one ``path<TAB>hypothesis`` line per file that worked, in argument order. A file
-that is missing, empty, corrupt, too short for one 25 ms frame or too long is reported on stderr
-(naming it, with its length where known) and skipped; the others are still processed. Exit
-status: 0 all files done, 1 some file failed, 2 bad usage/checkpoint/data dir.
+stdout gets one ``path<TAB>hypothesis`` line per file that worked, in argument order (a
+segmented file's segment hypotheses joined by spaces). With ``--output-dir`` each file also gets
+``DIR/<name>.srt`` (or ``.vtt``) with one timed cue per segment and ``DIR/<name>.txt`` with one
+line per cue. A file that is missing, empty, corrupt, too short for one 25 ms frame, without
+speech, or too long with ``--no-segment`` is reported on stderr (naming it) and skipped; the
+others are still processed; voiced blips dropped by the segmenter are counted per file. Exit
+status: 0 all files done, 1 some file failed, 2 bad usage/model.
 """
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
-from argparse import Namespace
 from pathlib import Path
 from typing import List, Optional
 
-import numpy as np
-import torch
-
-from ..data.audio import FRAME_LENGTH_SAMPLES, TARGET_SAMPLE_RATE, AudioError, audio_info, compute_fbank, load_audio
-from ..tasks.waveform_data import standardize_audio
-from . import CliError, load_salign, pick_device, run_main
+from ..api.decoding import GenerationOptions
+from ..api.features import split_hint
+from ..data.audio import TARGET_SAMPLE_RATE, AudioError, audio_info, load_audio
+from ..segmentation import VADS, SegmentLimits, VADError, make_vad, segment_speech
+from ..segmentation.base import Segment
+from ..subtitles import FORMATS, Cue, write_subtitles
+from . import CliError, add_model_args, load_salign, model_source, pick_device, run_main
 
 logger = logging.getLogger("fairseq_salign.cli.translate")
-FRAMES_PER_SECOND = 100  # 10 ms fbank shift
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="salign-translate",
-        description="Translate or transcribe audio files with an s2t_salign checkpoint.",
+        description="Translate or transcribe audio files, from utterances to whole talks, with "
+        "an S-Align model; optionally write SRT/WebVTT subtitles.",
     )
-    p.add_argument("--checkpoint", required=True, help="s2t_salign checkpoint (.pt)")
-    p.add_argument("--data-dir", required=True, help="prepared data dir (config_st.yaml, ...)")
+    add_model_args(p, "prepared data dir (config_st.yaml, vocabulary) of --checkpoint")
     p.add_argument("--mode", choices=["st", "asr"], default="st",
                    help="st: translation by beam search; asr: transcript by CTC greedy decoding")
-    p.add_argument("--beam", type=int, default=5, help="beam size (st)")
-    p.add_argument("--max-len-b", type=int, default=200, help="max output tokens (st)")
-    p.add_argument("--max-seconds", type=float, default=60.0,
-                   help="refuse longer files (default 60); split them first")
+    g = p.add_argument_group("search (st), as fairseq-generate's")
+    g.add_argument("--beam", type=int, default=5, help="beam size")
+    g.add_argument("--max-len-a", type=float, default=0.0,
+                   help="max output tokens = a * source length + b (default a=0)")
+    g.add_argument("--max-len-b", type=int, default=200, help="(default b=200)")
+    g.add_argument("--lenpen", type=float, default=1.0, help="length penalty")
+    g.add_argument("--batch-size", type=int, default=16, help="segments per batch")
+    s = p.add_argument_group("long recordings")
+    s.add_argument("--max-seconds", type=float, default=30.0,
+                   help="files up to this length are decoded whole; longer ones are segmented "
+                   "by voice activity (default 30)")
+    mode = s.add_mutually_exclusive_group()
+    mode.add_argument("--segment", action="store_true", help="segment every file, short ones too")
+    mode.add_argument("--no-segment", action="store_true",
+                      help="never segment: refuse files longer than --max-seconds")
+    s.add_argument("--vad", choices=sorted(VADS), default="webrtc",
+                   help="voice-activity detector (webrtc: WebRTC's GMM detector)")
+    s.add_argument("--vad-aggressiveness", type=int, default=2, choices=[0, 1, 2, 3],
+                   help="webrtc: how readily non-speech is rejected (3: most; default 2)")
+    defaults = SegmentLimits()
+    s.add_argument("--max-segment-seconds", type=float, default=defaults.max_segment_s,
+                   help="longest segment; longer voiced stretches are cut at their longest "
+                   f"pause (default {defaults.max_segment_s:g}, MuST-C-like)")
+    s.add_argument("--min-silence-seconds", type=float, default=defaults.min_silence_s,
+                   help=f"shorter pauses do not end a segment (default {defaults.min_silence_s:g})")
+    s.add_argument("--min-speech-seconds", type=float, default=defaults.min_speech_s,
+                   help="shorter voiced stretches are dropped as noise, and counted (default "
+                   f"{defaults.min_speech_s:g})")
+    s.add_argument("--pad-seconds", type=float, default=defaults.pad_s,
+                   help=f"audio context around each segment (default {defaults.pad_s:g})")
+    o = p.add_argument_group("output")
+    o.add_argument("--output-dir", type=Path,
+                   help="also write <name>.srt/.vtt (timed cues) and <name>.txt per file here")
+    o.add_argument("--subtitles", choices=FORMATS, default="srt",
+                   help="subtitle format with --output-dir (default srt)")
+    o.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.add_argument("--cpu", action="store_true", help="do not use a GPU even if one is present")
     p.add_argument("files", nargs="+", help="audio files (anything libsndfile reads)")
     return p
 
 
-def _split_hint(path: str, seconds: float) -> str:
-    return (
-        f"split it into pieces of at most {seconds:g} s, e.g. `sox {path} part.wav trim 0 "
-        f"{seconds:g} : newfile : restart`"
-    )
+def _progress(enabled: bool, desc: str):
+    from tqdm import tqdm
+
+    # disable=None: only on a terminal
+    return lambda batches: tqdm(batches, desc=desc, unit="batch", disable=None if enabled else True,
+                                file=sys.stderr, leave=False)
 
 
-class Featurizer:
-    """Audio file -> what the model reads (normalised fbank frames, or the 16 kHz waveform for
-    an SSL front end), refusing what the model cannot or should not take."""
+class Talk:
+    """One file: its segments (the whole file, or the VAD's), their model inputs, decoded."""
 
-    def __init__(self, data_cfg, max_seconds: float, max_frames: int):
-        from fairseq.data.audio.feature_transforms import CompositeAudioFeatureTransform
-
-        self.waveform = bool(data_cfg.use_audio_input)
-        self.standardize = standardize_audio(data_cfg)
-        fbank80 = data_cfg.input_feat_per_channel == 80 and data_cfg.input_channels == 1
-        if not (self.waveform or fbank80):
-            raise CliError(
-                "the data config describes neither 80-dim filterbanks nor waveforms "
-                "(use_audio_input); salign-translate computes only those"
-            )
-        # not a split name: selects the config's `_eval` (else `*`) transforms
-        self.transforms = CompositeAudioFeatureTransform.from_config_dict(
-            data_cfg.get_feature_transforms("salign-translate", False)
-        )
-        self.max_seconds, self.max_frames = max_seconds, max_frames
-
-    def __call__(self, path: str) -> np.ndarray:
+    def __init__(self, path: str, args, hub, vad, limits: SegmentLimits):
+        self.path = path
         if Path(path).is_file() and Path(path).stat().st_size == 0:
             raise AudioError(f"{path}: file is empty (0 bytes)")
-        seconds = audio_info(path).duration_s  # header only: long files are not decoded
-        if seconds > self.max_seconds:
-            raise AudioError(
-                f"{path}: {seconds:.1f} s is longer than --max-seconds {self.max_seconds:g}; "
-                + _split_hint(path, self.max_seconds)
-            )
+        seconds = audio_info(path).duration_s  # header only: missing/corrupt fail before decoding
+        segment = args.segment or seconds > args.max_seconds
+        if segment and args.no_segment:
+            raise AudioError(f"{path}: {seconds:.1f} s is longer than --max-seconds "
+                             f"{args.max_seconds:g}; " + split_hint(path, args.max_seconds))
         wave = load_audio(path)
-        if self.waveform:
-            return self._waveform(path, wave, seconds)
-        features = compute_fbank(wave)
-        if len(features) == 0:
-            raise AudioError(f"{path}: {seconds * 1000:.0f} ms is shorter than one 25 ms frame")
-        if len(features) > self.max_frames:
-            limit = self.max_frames / FRAMES_PER_SECOND
-            raise AudioError(
-                f"{path}: {seconds:.1f} s ({len(features)} frames) is beyond the model's "
-                f"{self.max_frames} source positions ({limit:g} s); " + _split_hint(path, limit)
-            )
-        return self.transforms(features) if self.transforms is not None else features
+        if segment:
+            self.segments, report = segment_speech(wave, vad, limits)
+            logger.info(f"{path}: {report.summary()}")
+            if not self.segments:
+                raise AudioError(f"{path}: no speech found by the {args.vad} voice-activity "
+                                 f"detector in {seconds:.1f} s ({report.summary()})")
+        else:
+            end = len(wave) / TARGET_SAMPLE_RATE
+            self.segments = [Segment(0.0, end, 0.0, end)]
+        self.inputs = []
+        for i, seg in enumerate(self.segments):
+            piece = wave[int(seg.start * TARGET_SAMPLE_RATE): int(seg.end * TARGET_SAMPLE_RATE)]
+            name = path if len(self.segments) == 1 and not segment else \
+                f"{path} [{seg.start:.2f}-{seg.end:.2f} s]"
+            self.inputs.append(hub.featurize(piece, TARGET_SAMPLE_RATE, name))
 
-    def _waveform(self, path: str, wave: np.ndarray, seconds: float) -> np.ndarray:
-        max_samples = self.max_frames  # the encoder counts samples for waveform input
-        if len(wave) < FRAME_LENGTH_SAMPLES:  # one 25 ms window: the shortest either front end takes
-            raise AudioError(f"{path}: {seconds * 1000:.0f} ms is shorter than one 25 ms frame")
-        if len(wave) > max_samples:
-            limit = max_samples / TARGET_SAMPLE_RATE
-            raise AudioError(f"{path}: {seconds:.1f} s is beyond the model's {limit:g} s of "
-                             "source positions; " + _split_hint(path, limit))
-        if self.standardize:  # as fairseq's dataset does for standardize_audio configs
-            wave = (wave - wave.mean()) / np.sqrt(wave.var() + 1e-5)
-        return wave.astype(np.float32)
+    def cues(self, hypotheses: List[str]) -> List[Cue]:
+        return [Cue(s.speech_start, s.speech_end, h) for s, h in zip(self.segments, hypotheses)]
 
 
-class Decoder:
-    """Features -> detokenised text with the task's generator (one file per call)."""
-
-    def __init__(self, model, task, args, device: torch.device):
-        if task.data_cfg.prepend_tgt_lang_tag:
-            raise CliError("multilingual configs (prepend_tgt_lang_tag) are not supported")
-        self.model, self.task, self.device = model, task, device
-        gen_args = Namespace(beam=args.beam, max_len_a=0, max_len_b=args.max_len_b, prefix_size=0)
-        self.generator = task.build_generator([model], gen_args)
-        # what fairseq-generate strips: the generator's own list, else EOS
-        self.strip = getattr(
-            self.generator, "symbols_to_strip_from_output", {task.target_dictionary.eos()}
-        )
-        self.bpe = task.build_bpe(None)
-        self.tokenizer = task.build_tokenizer(None)
-
-    @torch.no_grad()
-    def __call__(self, features: np.ndarray) -> str:
-        x = torch.from_numpy(np.ascontiguousarray(features)).float().unsqueeze(0)  # 1 x T [x F]
-        sample = {
-            "id": torch.tensor([0]),
-            "net_input": {
-                "src_tokens": x.to(self.device),
-                "src_lengths": torch.tensor([x.size(1)], device=self.device),
-            },
-        }
-        best = self.task.inference_step(self.generator, [self.model], sample)[0][0]
-        text = self.task.target_dictionary.string(
-            best["tokens"].int().cpu(), extra_symbols_to_ignore=self.strip
-        )
-        if self.bpe is not None:
-            text = self.bpe.decode(text)
-        if self.tokenizer is not None:
-            text = self.tokenizer.decode(text)
-        return text
+def _check_outputs(files: List[str], out_dir: Optional[Path]) -> None:
+    if out_dir is None:
+        return
+    stems = {}
+    for f in files:
+        stem = Path(f).stem
+        if stem in stems and stems[stem] != f:
+            raise CliError(f"{stems[stem]} and {f} would both write {out_dir / stem}.*: "
+                           "rename one or translate them in separate runs")
+        stems[stem] = f
 
 
 def translate(argv: Optional[List[str]] = None) -> int:
+    from ..api import SAlignHub
+
     args = build_parser().parse_args(argv)
-    if args.beam < 1 or args.max_seconds <= 0 or args.max_len_b < 1:
-        raise CliError("--beam, --max-len-b and --max-seconds must be positive")
+    if args.beam < 1 or args.max_seconds <= 0 or args.max_len_b < 1 or args.batch_size < 1:
+        raise CliError("--beam, --max-len-b, --batch-size and --max-seconds must be positive")
+    try:
+        limits = SegmentLimits(args.max_segment_seconds, args.min_silence_seconds,
+                               args.min_speech_seconds, pad_s=args.pad_seconds)
+        vad = make_vad(args.vad, aggressiveness=args.vad_aggressiveness)
+    except VADError as e:
+        raise CliError(str(e)) from None
+    _check_outputs(args.files, args.output_dir)
+    checkpoint, data_dir = model_source(args)
     device = pick_device(args.cpu)
-    model, _, task = load_salign(args.checkpoint, args.data_dir, {"infer_mode": args.mode})
-    model.to(device)
-    logger.info(f"{args.mode} with {args.checkpoint} on {device}: {len(args.files)} files")
-    featurize = Featurizer(task.data_cfg, args.max_seconds, model.encoder.max_positions())
-    decode = Decoder(model, task, args, device)
+    model, cfg, task = load_salign(checkpoint, data_dir, {"infer_mode": "st"})
+    hub = SAlignHub(model, task, cfg).to(device)
+    if hub.featurizer is None:
+        raise CliError(str(hub.featurizer_error))
+    if limits.max_segment_s > hub.featurizer.max_seconds:
+        raise CliError(f"--max-segment-seconds {limits.max_segment_s:g} is beyond the model's "
+                       f"{hub.featurizer.max_seconds:g} s of source positions; lower it")
+    if args.max_seconds > hub.featurizer.max_seconds and not args.no_segment:
+        logger.info(f"files over the model's {hub.featurizer.max_seconds:g} s of source "
+                    "positions are segmented")
+        args.max_seconds = hub.featurizer.max_seconds
+    options = GenerationOptions(beam=args.beam, max_len_a=args.max_len_a,
+                                max_len_b=args.max_len_b, lenpen=args.lenpen)
+    logger.info(f"{args.mode} with {checkpoint} on {device}: {len(args.files)} files")
     failed = []
     for path in args.files:
         try:
-            hypothesis = decode(featurize(path))
-        except AudioError as err:
+            talk = Talk(path, args, hub, vad, limits)
+        except (AudioError, VADError) as err:
             print(f"error: {err}", file=sys.stderr, flush=True)
             failed.append(path)
             continue
-        print(f"{path}\t{hypothesis}", flush=True)
+        hypotheses = hub.decoder.decode(
+            talk.inputs, args.mode, options if args.mode == "st" else None, args.batch_size,
+            progress=_progress(not args.no_progress and len(talk.inputs) > args.batch_size, path))
+        print(f"{path}\t{' '.join(h for h in hypotheses if h)}", flush=True)
+        if args.output_dir is not None:
+            written = write_subtitles(talk.cues(hypotheses), args.output_dir / Path(path).stem,
+                                      args.subtitles)
+            logger.info(f"{path}: wrote {', '.join(map(str, written))}")
     if failed:
         print(f"error: {len(failed)} of {len(args.files)} files failed: {', '.join(failed)}",
               file=sys.stderr)

@@ -271,13 +271,18 @@ def _write_manifest(path: Path, kind: FeatureKind, data: SplitData, spans: dict,
 
 
 def _write_config(out_dir: Path, vocab: VocabResult, feature_config: dict) -> Path:
-    """``config_st.yaml``: vocabulary entries plus the kind's ``feature_config``; paths are
-    absolute because fairseq resolves ``audio_root`` against the working directory and never
-    resolves ``src_bpe_tokenizer``: move the directory, re-run the prep (it only rewrites this
-    file)."""
+    """``config_st.yaml``: vocabulary entries plus the kind's ``feature_config``.
+
+    The SentencePiece model is named relative to the directory: fairseq's ``S2TDataConfig``
+    resolves ``bpe_tokenizer`` paths against the yaml's directory (the task reuses that
+    tokenizer for transcripts, so ``src_bpe_tokenizer``, which fairseq does not resolve, is
+    never opened). ``audio_root`` stays absolute: fairseq joins it with the manifests' paths as
+    given, relative to the working directory; after moving the directory re-run the prep (it
+    only rewrites this file), or export the model (``salign-export``) to use it elsewhere.
+    """
     import yaml
 
-    spm = {"bpe": "sentencepiece", "sentencepiece_model": str(vocab.model_path.resolve())}
+    spm = {"bpe": "sentencepiece", "sentencepiece_model": vocab.model_path.name}
     config = {
         "audio_root": str(out_dir.resolve()),
         "vocab_filename": vocab.dict_path.name,

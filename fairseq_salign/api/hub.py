@@ -1,0 +1,121 @@
+"""The Python API, in fairseq's hub-interface style::
+
+    from fairseq_salign.api import SAlignHub
+
+    hub = SAlignHub.from_pretrained("exported-model/")          # a salign-export directory
+    hub = SAlignHub.from_checkpoint("avg.pt", "ROOT/en-de")     # or a checkpoint + data dir
+    hub.translate("talk.wav")                                   # speech -> translation
+    hub.translate([wave_44k], sample_rate=44100, beam=8)        # arrays at any rate, batched
+    hub.transcribe(["a.flac", "b.wav"])                         # speech -> transcript (CTC)
+    hub.translate_text("where is the station")                  # text -> translation
+
+One input gives one string, a list gives a list (as fairseq's ``translate``). Speech is
+featurised exactly as the recipe prepared the training data; search options are
+fairseq-generate's (``beam``, ``max_len_a``, ``max_len_b``, ``min_len``, ``lenpen``, ...).
+The hub is an ``nn.Module``: ``hub.to("cuda")`` moves the model.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional, Sequence, Union
+
+import numpy as np
+import torch
+
+from ..data.text import normalize_source
+from .decoding import Decoder, GenerationOptions
+from .features import Featurizer, Speech, to_wave16k
+from .loading import ModelError, load_salign
+from .model_dir import CHECKPOINT, open_model_dir
+
+
+def _device(device) -> torch.device:
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class SAlignHub(torch.nn.Module):
+    """One loaded S-Align model with its vocabulary and feature settings."""
+
+    def __init__(self, model, task, cfg, metadata: Optional[dict] = None):
+        super().__init__()
+        self.model, self.task, self.cfg = model, task, cfg
+        self.metadata = metadata or {}
+        self._decoder = None
+        self.featurizer, self.featurizer_error = None, None
+        try:
+            self.featurizer = Featurizer(task.data_cfg, model.encoder.max_positions())
+        except ModelError as e:  # e.g. a model of stored Whisper states: text translation works
+            self.featurizer_error = e
+
+    # ------------------------------------------------------------ loading
+    @classmethod
+    def from_pretrained(cls, model_dir, checkpoint_file: str = CHECKPOINT, device=None) -> "SAlignHub":
+        """Load a directory written by ``salign-export`` (wherever it now is)."""
+        layout = open_model_dir(model_dir)
+        path = Path(model_dir) / checkpoint_file
+        model, cfg, task = load_salign(str(path), str(layout.root), {"infer_mode": "st"})
+        return cls(model, task, cfg, layout.metadata).to(_device(device))
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint, data_dir, device=None) -> "SAlignHub":
+        """Load a training checkpoint with the prepared data directory it was trained on."""
+        model, cfg, task = load_salign(str(checkpoint), str(data_dir), {"infer_mode": "st"})
+        return cls(model, task, cfg).to(_device(device))
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def decoder(self) -> Decoder:
+        if self._decoder is None or self._decoder.device != self.device:
+            self._decoder = Decoder(self.model, self.task, self.device)
+        return self._decoder
+
+    # ------------------------------------------------------------ inputs
+    def featurize(self, speech: Speech, sample_rate: Optional[int] = None,
+                  name: Optional[str] = None) -> np.ndarray:
+        """What the model reads for one input: a file, or an array at ``sample_rate``."""
+        if self.featurizer is None:
+            raise self.featurizer_error
+        name = name or (str(speech) if isinstance(speech, (str, Path)) else "array")
+        return self.featurizer(to_wave16k(speech, sample_rate, name), name)
+
+    def _speech_inputs(self, speech, sample_rate) -> tuple:
+        single = isinstance(speech, (str, Path)) or (
+            hasattr(speech, "ndim") and speech.ndim in (1, 2) and not isinstance(speech, list))
+        items = [speech] if single else list(speech)
+        names = [str(s) if isinstance(s, (str, Path)) else f"input {i}" for i, s in enumerate(items)]
+        return single, [self.featurize(s, sample_rate, n) for s, n in zip(items, names)]
+
+    # ------------------------------------------------------------ the three tasks
+    def translate(self, speech: Union[Speech, Sequence[Speech]], sample_rate: Optional[int] = None,
+                  batch_size: int = 16, **generation) -> Union[str, List[str]]:
+        """Speech -> translation by beam search (``generation``: fairseq-generate's options)."""
+        single, inputs = self._speech_inputs(speech, sample_rate)
+        out = self.decoder.decode(inputs, "st", GenerationOptions(**generation), batch_size)
+        return out[0] if single else out
+
+    def transcribe(self, speech: Union[Speech, Sequence[Speech]], sample_rate: Optional[int] = None,
+                   batch_size: int = 16) -> Union[str, List[str]]:
+        """Speech -> transcript by CTC best-path decoding of the acoustic encoder."""
+        single, inputs = self._speech_inputs(speech, sample_rate)
+        out = self.decoder.decode(inputs, "asr", None, batch_size)
+        return out[0] if single else out
+
+    def translate_text(self, text: Union[str, Sequence[str]], normalize: bool = True,
+                       batch_size: int = 16, **generation) -> Union[str, List[str]]:
+        """Text -> translation through the same textual encoder and decoder. ``normalize``:
+        lower-case and strip punctuation first, as the recipe prepared the transcripts."""
+        single = isinstance(text, str)
+        texts = [text] if single else list(text)
+        tokens = [self.decoder.encode_text(normalize_source(t) if normalize else t) for t in texts]
+        limit = self.task.cfg.max_source_positions
+        for i, t in enumerate(tokens):
+            if len(t) > limit:
+                raise ValueError(f"text {i}: {len(t)} tokens, beyond the model's {limit} "
+                                 "source positions; split it into sentences")
+        out = self.decoder.decode(tokens, "mt", GenerationOptions(**generation), batch_size)
+        return out[0] if single else out
