@@ -73,7 +73,6 @@ class Run:
         self.status, self.reason = "ok", None
         self.info: dict = {}
         self.steps: List[dict] = []  # every train reply, warm-up included, with its batch
-        self.timed: List[dict] = []
         self.extra: Dict[str, dict] = {}  # flops per batch, dtypes, memory
 
     def fail(self, status: str, reason: str) -> None:
@@ -81,7 +80,11 @@ class Run:
 
 
 def run_precision(precision: str, systems: List[str], data: Dict[str, Path], batch_files: Dict[str, Path],
-                  tiny: bool, ssl: Path, args, cuda: bool, tmp: Path) -> Dict[str, Run]:
+                  tiny: bool, ssl: Path, args, cuda: bool, tmp: Path, seconds: float,
+                  counted: Dict[str, Dict[int, int]]) -> Dict[str, Run]:
+    """All systems in one precision: built together, ``seconds`` of interleaved training (beyond
+    --min-updates), then FLOP counting (once per system: ``counted`` keeps it across precisions,
+    the count does not depend on the dtype), one spied step each, memory, beam search."""
     runs = {s: Run(s, precision) for s in systems}
     workers = {}
     try:
@@ -108,7 +111,7 @@ def run_precision(precision: str, systems: List[str], data: Dict[str, Path], bat
             runs[key].steps.append({**reply, "batch": r % args.batches, "timed": r >= args.warmup})
 
         failed: Dict[str, str] = {}
-        deadline = time.perf_counter() + args.budget / len(args.precisions)
+        deadline = time.perf_counter() + seconds
         interleave({s: (w, {}) for s, w in live.items()}, "train", args.warmup, args.updates,
                    args.batches, deadline, min_repeats=args.min_updates, failed=failed, on_reply=record)
         for s, error in failed.items():
@@ -116,12 +119,15 @@ def run_precision(precision: str, systems: List[str], data: Dict[str, Path], bat
             del live[s]
         for s, w in live.items():  # one step under the FLOP counter per batch, one under the spy
             for b in range(args.batches):
+                if b in counted.get(s, {}):
+                    continue
                 reply = w.ask(tolerate=True, op="flops", batch=b)
                 if "error" in reply:
                     runs[s].fail("failed", f"FLOP-counted step raised: {reply['error']}")
                     break
-                runs[s].extra.setdefault("flops", {})[b] = reply["flops"]
+                counted.setdefault(s, {})[b] = reply["flops"]
                 runs[s].steps.append({**reply, "batch": b, "timed": False})
+            runs[s].extra["flops"] = dict(counted.get(s, {}))
             if runs[s].status != "ok":
                 continue
             reply = w.ask(tolerate=True, op="dtypes", batch=0)
@@ -251,14 +257,16 @@ def parse_args(argv=None):
                    "(default 50 GPU, 1 tiny)")
     p.add_argument("--warmup", type=int, help="untimed updates first (default 10 GPU, 1 tiny)")
     p.add_argument("--batch-size", type=int, help="utterances per batch (default 16 GPU, 2 tiny)")
-    p.add_argument("--batches", type=int, default=None, help="distinct batches, cycled (default 8 GPU, 2 tiny)")
+    p.add_argument("--batches", type=int, default=None, help="distinct batches, cycled (default 4 GPU, 2 tiny)")
     p.add_argument("--decode-repeats", type=int, help="timed beam-search batches (default 10 GPU, 1 tiny)")
     p.add_argument("--decode-len", type=int, default=30, help="tokens every hypothesis gets")
     p.add_argument("--lr", type=float, default=5e-4, help="peak learning rate (inverse_sqrt, 4000 warm-up)")
     p.add_argument("--ssl-shape", choices=["tiny", "base", "large"], help="random HuBERT shape "
                    "(default large GPU, tiny tiny)")
-    p.add_argument("--budget", type=float, default=300, help="seconds of timed training for all "
-                   "precisions together: no new round after a precision's share, beyond --min-updates")
+    p.add_argument("--budget", type=float, default=240, help="seconds for all precisions "
+                   "together: each gets an equal share of what is left, and its training starts no "
+                   "new round past its share (beyond --min-updates); FLOP counting, the spied step "
+                   "and beam search come on top")
     p.add_argument("--min-loss-scale", type=float, default=2 ** -4, help="fp16/AMP: a final loss "
                    "scale below this is a collapse (fairseq starts at 128 and gives up at 1e-4)")
     p.add_argument("--max-skipped", type=float, default=0.1, help="fp16/AMP: share of "
@@ -281,7 +289,7 @@ def main(argv=None) -> int:
     cuda, device = describe_machine()
     tiny = args.tiny or not cuda
     defaults = dict(updates=(4, 300), min_updates=(1, 50), warmup=(1, 10), batch_size=(2, 16),
-                    batches=(2, 8), decode_repeats=(1, 10), ssl_shape=("tiny", "large"))
+                    batches=(2, 4), decode_repeats=(1, 10), ssl_shape=("tiny", "large"))
     for key, (small, full) in defaults.items():
         if getattr(args, key) is None:
             setattr(args, key, small if tiny else full)
@@ -309,11 +317,14 @@ def main(argv=None) -> int:
           f"random HuBERT {args.ssl_shape}; worker logs in {tmp}", flush=True)
 
     runs: Dict[str, Dict[str, Run]] = {}
+    counted: Dict[str, Dict[int, int]] = {}
     try:
-        for precision in args.precisions:
+        t_train = time.perf_counter()
+        for i, precision in enumerate(args.precisions):
             print(f"== {precision}: {', '.join(args.systems)}", flush=True)
+            share = (args.budget - (time.perf_counter() - t_train)) / (len(args.precisions) - i)
             runs[precision] = run_precision(precision, args.systems, data, batch_files, tiny, ssl,
-                                            args, cuda, tmp)
+                                            args, cuda, tmp, max(0.0, share), counted)
     except BaseException:
         print(f"(worker logs kept in {tmp})", file=sys.stderr)
         raise
