@@ -92,7 +92,7 @@ def run_precision(precision: str, systems: List[str], data: Dict[str, Path], bat
             kind = "waveform" if s == "salign-hubert" else "fbank"
             workers[s] = Worker({"name": f"{s}-{precision}",
                                  "argv": [str(data[kind]), *system_args(s, tiny, ssl),
-                                          *optimization(lr=args.lr, max_tokens=10000000),
+                                          *optimization(args.lr, 10000000, args.lr_warmup),
                                           *PRECISIONS[precision]],
                                  "batches": str(batch_files[kind]), "decode_len": args.decode_len,
                                  "drop_transcripts": s == "stock"}, tmp)
@@ -260,7 +260,9 @@ def parse_args(argv=None):
     p.add_argument("--batches", type=int, default=None, help="distinct batches, cycled (default 4 GPU, 2 tiny)")
     p.add_argument("--decode-repeats", type=int, help="timed beam-search batches (default 10 GPU, 1 tiny)")
     p.add_argument("--decode-len", type=int, default=30, help="tokens every hypothesis gets")
-    p.add_argument("--lr", type=float, default=5e-4, help="peak learning rate (inverse_sqrt, 4000 warm-up)")
+    p.add_argument("--lr", type=float, default=5e-4, help="peak learning rate (inverse_sqrt)")
+    p.add_argument("--lr-warmup", type=int, default=100, help="learning-rate warm-up updates: "
+                   "short, so that the check trains (and meets fp16's overflows) at the peak rate")
     p.add_argument("--ssl-shape", choices=["tiny", "base", "large"], help="random HuBERT shape "
                    "(default large GPU, tiny tiny)")
     p.add_argument("--budget", type=float, default=240, help="seconds for all precisions "

@@ -11,10 +11,11 @@ from typing import List
 REPO = Path(__file__).resolve().parents[1]
 
 
-def optimization(lr: float = 2e-3, max_tokens: int = 100000) -> List[str]:
-    """Adam with the MuST-C recipe's schedule (no update reaches the end of warm-up here)."""
+def optimization(lr: float = 2e-3, max_tokens: int = 100000, warmup: int = 4000) -> List[str]:
+    """Adam with the MuST-C recipe's schedule (by default no update here reaches the end of its
+    4000-update warm-up)."""
     return ["--optimizer", "adam", "--adam-betas", "(0.9, 0.98)", "--lr", str(lr),
-            "--lr-scheduler", "inverse_sqrt", "--warmup-updates", "4000", "--clip-norm", "10",
+            "--lr-scheduler", "inverse_sqrt", "--warmup-updates", str(warmup), "--clip-norm", "10",
             "--label-smoothing", "0.1", "--max-tokens", str(max_tokens), "--seed", "1"]
 
 
