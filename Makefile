@@ -9,7 +9,7 @@ STAMP := $(VENV)/.fairseq-salign-installed
 WHISPER_STAMP := $(VENV)/.fairseq-salign-whisper-installed
 PYTEST_ARGS ?=
 
-.PHONY: install install-whisper test demo sysdeps bench clean-venv
+.PHONY: install install-whisper test demo sysdeps bench gpu-check clean-venv
 
 # Debian packages the demo's offline corpus needs (voices and the Ding En-De dictionary);
 # the tests need none of them.
@@ -55,6 +55,11 @@ demo: install install-whisper sysdeps
 bench: install
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/frontend.py
+
+# fp32/fp16/AMP/bf16 stage-2 training checked and timed (docs/benchmarks.md, "GPU readiness");
+# without CUDA: tiny sizes, a check of the script. Writes gpu-check/gpu_check.{json,md}.
+gpu-check: install
+	$(PY) benchmarks/gpu_check.py --out gpu-check
 
 clean-venv:
 	rm -rf $(VENV)

@@ -29,17 +29,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import Worker, describe_machine, interleave, med, paired  # noqa: E402
 from inputs import as_waveform_batches, make_batches, write_data_dir, write_waveform_data_dir  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-COMMON = ["--user-dir", str(REPO / "fairseq_salign"), "--task", "speech_to_text_salign",
-          "--arch", "s2t_salign_s", "--criterion", "salign", "--alignment", "soft",
-          "--adversarial-warmup-updates", "0", "--optimizer", "adam", "--adam-betas", "(0.9, 0.98)",
-          "--lr", "2e-4", "--lr-scheduler", "inverse_sqrt", "--warmup-updates", "4000",
-          "--clip-norm", "10", "--label-smoothing", "0.1", "--max-tokens", "10000000",
-          "--max-source-positions", "100000", "--seed", "1"]
+from systems import optimization, salign, soft_alignment, ssl_front_end  # noqa: E402
+
+COMMON = [*salign("s2t_salign_s"), *soft_alignment(),
+          *optimization(lr=2e-4, max_tokens=10000000), "--max-source-positions", "100000"]
 
 
 def systems(ssl: Path, shape: str) -> dict:
-    hubert = ["--speech-encoder", "hubert", "--ssl-checkpoint", str(ssl), "--acoustic-encoder-layers", "0"]
+    hubert = ssl_front_end(ssl, "hubert")
     return {
         "fbank": ("fbank + conv + 8 A-enc layers", False, []),
         "hubert-frozen": (f"HuBERT-{shape}, frozen", True, hubert + ["--ssl-freeze-updates", "1000000000"]),

@@ -36,25 +36,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import Worker, describe_machine, interleave, med, paired  # noqa: E402
 from inputs import VOCAB_SIZE, make_batches, write_data_dir  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+from systems import REPO, optimization, salign, soft_alignment, stock  # noqa: E402
 
 # name -> (label, fairseq-train arguments after the data directory)
-OPTIMIZATION = [
-    "--optimizer", "adam", "--adam-betas", "(0.9, 0.98)", "--lr", "2e-3",
-    "--lr-scheduler", "inverse_sqrt", "--warmup-updates", "4000", "--clip-norm", "10",
-    "--label-smoothing", "0.1", "--max-tokens", "100000", "--seed", "1",
-]
-SALIGN = ["--user-dir", str(REPO / "fairseq_salign"), "--task", "speech_to_text_salign",
-          "--arch", "s2t_salign_s", "--criterion", "salign"]
-STOCK = ["--task", "speech_to_text", "--config-yaml", "config_st.yaml", "--arch", "s2t_transformer_s",
-         "--share-decoder-input-output-embed", "--criterion", "label_smoothed_cross_entropy"]
+OPTIMIZATION = optimization()
+SALIGN = salign("s2t_salign_s")
+STOCK = stock("s2t_transformer_s")
 SYSTEMS = {
-    "soft-mix1": ("S-Align soft, mix-up every batch",
-                  SALIGN + ["--alignment", "soft", "--adversarial-warmup-updates", "0",
-                            "--mixup-prob", "1"]),
-    "soft-mix0": ("S-Align soft, no mix-up",
-                  SALIGN + ["--alignment", "soft", "--adversarial-warmup-updates", "0",
-                            "--mixup-prob", "0"]),
+    "soft-mix1": ("S-Align soft, mix-up every batch", SALIGN + soft_alignment(mixup_prob=1)),
+    "soft-mix0": ("S-Align soft, no mix-up", SALIGN + soft_alignment(mixup_prob=0)),
     "none": ("same model, --alignment none", SALIGN + ["--alignment", "none"]),
     "stock": ("stock s2t_transformer_s + LS-CE", STOCK),
 }

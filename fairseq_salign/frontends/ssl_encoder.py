@@ -30,12 +30,17 @@ from ..modules.acoustic_encoder import padding_mask_from_lengths
 
 def standardize(wave: torch.Tensor, padding_mask: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
     """Per-utterance zero mean / unit variance over the real samples only (fairseq's dataset
-    ``layer_norm`` of each unpadded waveform, done here so padding does not enter it)."""
-    keep = (~padding_mask).to(wave.dtype)
+    ``layer_norm`` of each unpadded waveform, done here so padding does not enter it).
+
+    Computed in fp32 and returned in the input's dtype: under ``--fp16`` the sample count of
+    any utterance over 4.1 s (65,504 samples) is inf in half precision, which made the mean and
+    variance 0 and scaled the waveform by 1/sqrt(eps) instead of standardizing it."""
+    x = wave.float()
+    keep = (~padding_mask).float()
     n = keep.sum(1, keepdim=True).clamp(min=1)
-    mean = (wave * keep).sum(1, keepdim=True) / n
-    var = (((wave - mean) * keep) ** 2).sum(1, keepdim=True) / n
-    return ((wave - mean) / torch.sqrt(var + eps)) * keep
+    mean = (x * keep).sum(1, keepdim=True) / n
+    var = (((x - mean) * keep) ** 2).sum(1, keepdim=True) / n
+    return (((x - mean) / torch.sqrt(var + eps)) * keep).to(wave.dtype)
 
 
 class SSLAcousticEncoder(nn.Module):

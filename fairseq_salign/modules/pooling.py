@@ -11,7 +11,7 @@ def masked_mean(x: torch.Tensor, padding_mask: Optional[torch.Tensor]) -> torch.
     """
     if padding_mask is None:
         return x.mean(dim=0)
-    keep = (~padding_mask).t().unsqueeze(-1).to(x.dtype)  # T x B x 1
-    total = (x * keep).sum(dim=0)
+    keep = (~padding_mask).t().unsqueeze(-1).float()  # T x B x 1
+    total = (x.float() * keep).sum(dim=0)  # fp32: a half-precision sum over time can overflow
     count = keep.sum(dim=0).clamp(min=1.0)
-    return total / count
+    return (total / count).to(x.dtype)
