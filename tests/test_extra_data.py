@@ -193,6 +193,19 @@ def test_unpaired_game_plays_single_modality_batches_against_the_memory(extras):
     assert all(g is None for g in grads_of(model.decoder.layers))
 
 
+def test_asr_pretraining_takes_the_asr_only_data_too(extras):
+    task, model, criterion = build_in_process(extras, "--training-stage", "asr", "--alignment", "none",
+                                              "--asr-extra-subsets", "train_asr_asr")
+    model.train(), criterion.train()
+    _, batches = epoch_batches(task)
+    sentences = {k: sum(b["nsentences"] for b in batches if b["data_kind"] == k) for k in ("st", "asr")}
+    assert sentences == {"st": 40, "asr": N_ASR}, "shares by corpus size: one pass over each"
+    for kind in ("st", "asr"):
+        log = step(task, model, criterion, next(b for b in batches if b["data_kind"] == kind))
+        assert log["ctc_loss_ss"] > 0 and log["st_loss_ss"] == 0
+        assert any(g is not None for g in grads_of(model.encoder.acoustic_encoder))
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--training-stage", "mt", "--alignment", "none", "--asr-extra-subsets", "train_asr_asr"],
      "--asr-extra-subsets: stage mt reads no speech"),

@@ -82,9 +82,9 @@ class SpeechToTextSAlignConfig(FairseqDataclass):
         metadata={
             "help": "with extra ASR/MT subsets: share of the ST triples among the utterances "
             "drawn per epoch, relative to --asr-sampling-weight and --mt-sampling-weight (give "
-            "one for each kind in use; e.g. 1, 10, 1 for ASR:MT:ST = 10:1:1 read as ST 1, ASR "
-            "10, MT 1). Unset: shares from corpus sizes and --data-sampling-temperature. An "
-            "epoch is one pass over the ST triples at their share"
+            "one for each kind in use: ASR:MT:ST = 10:1:1 is --asr-sampling-weight 10 "
+            "--mt-sampling-weight 1 --st-sampling-weight 1). Unset: shares from corpus sizes "
+            "and --data-sampling-temperature. An epoch is one pass over the ST triples at their share"
         },
     )
     asr_sampling_weight: Optional[float] = field(
