@@ -45,7 +45,11 @@ RATIOS = {"1:1:1": (1, 1, 1), "10:1:1": (10, 1, 1), "1:10:1": (1, 10, 1), "1:1:1
 # in stage 1) and the LibreOffice help pairs (another domain; examples/mustc/libreoffice_pairs.py,
 # prepared into the data directory as the text-only split ``libreoffice``)
 MT_ONLY = {"st+ding": "mt_extra", "st+libreoffice": "libreoffice_mt"}
-DATA = ["st-only", *RATIOS, *MT_ONLY]
+# 1:1:1 with text of the speech's own distribution as the MT-only data: the ST triples'
+# transcript -> translation pairs (not the Ding sentences outside the corpus, which use rarer
+# words): does the unpaired game still hurt when the two sides differ only by modality?
+MATCHED = "1:1:1-matched"
+DATA = ["st-only", *RATIOS, *MT_ONLY, MATCHED]
 SYSTEMS = {"none": ("none", []), "soft": ("soft", []),
            "soft-unpaired": ("soft", ["--alignment-data", "all"])}
 
@@ -53,6 +57,9 @@ SYSTEMS = {"none": ("none", []), "soft": ("soft", []),
 def data_args(data: str):
     if data == "st-only":
         return []
+    if data == MATCHED:
+        return ["--asr-extra-subsets", "train_asr_asr", "--mt-extra-subsets", "train_st",
+                "--asr-sampling-weight", 1, "--mt-sampling-weight", 1, "--st-sampling-weight", 1]
     if data in MT_ONLY:
         return ["--mt-extra-subsets", MT_ONLY[data], "--mt-sampling-weight", 1, "--st-sampling-weight", 1]
     asr, mt, st = RATIOS[data]
