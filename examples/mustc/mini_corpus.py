@@ -139,10 +139,14 @@ def build_corpus(out: Path, lang: str, pairs: Sequence[tuple[str, str]],
         # text last: a split without its yaml is visibly unfinished
         _write(txt / f"{split}.en", "".join(en + "\n" for _, en, _ in rows))
         _write(txt / f"{split}.{lang}", "".join(t + "\n" for _, _, t in rows))
-        _write(txt / f"{split}.yaml", "".join(
-            "- " + yaml.safe_dump(e, default_flow_style=True, sort_keys=False, width=10**4)
-            .strip() + "\n" for e, _, _ in rows))
+        _write(txt / f"{split}.yaml", _yaml_entries(e for e, _, _ in rows))
     return {s: len(r) for s, r in per_split.items()}
+
+
+def _yaml_entries(entries) -> str:
+    """A MuST-C yaml: one flow mapping per line, as in the release."""
+    return "".join("- " + yaml.safe_dump(e, default_flow_style=True, sort_keys=False, width=10**4)
+                   .strip() + "\n" for e in entries)
 
 
 def _write(path: Path, text: str) -> None:
@@ -176,13 +180,9 @@ def hold_out_asr(data_dir: Path, lang: str, fraction: float, seed: int = 1) -> t
     for wav in sorted(chosen):
         (train / "wav" / wav).replace(held / "wav" / wav)
 
-    def dump(rows):
-        return "".join("- " + yaml.safe_dump(entries[i], default_flow_style=True, sort_keys=False,
-                                             width=10**4).strip() + "\n" for i in rows)
-
     _write(held / "txt" / f"{ASR_ONLY_SPLIT}.en", "".join(en[i] + "\n" for i in moved))
-    _write(held / "txt" / f"{ASR_ONLY_SPLIT}.yaml", dump(moved))
+    _write(held / "txt" / f"{ASR_ONLY_SPLIT}.yaml", _yaml_entries(entries[i] for i in moved))
     _write(train / "txt" / "train.en", "".join(en[i] + "\n" for i in keep))
     _write(train / "txt" / f"train.{lang}", "".join(tgt[i] + "\n" for i in keep))
-    _write(train / "txt" / "train.yaml", dump(keep))
+    _write(train / "txt" / "train.yaml", _yaml_entries(entries[i] for i in keep))
     return len(moved), len(chosen)

@@ -244,20 +244,12 @@ def read_split(
 
     if problems:
         if not (skip_bad and is_train_split(split)):
-            counts = Counter(reason for reason, _ in problems)
-            listed = "\n  ".join(msg for _, msg in problems[:MAX_LISTED_PROBLEMS])
-            more = len(problems) - MAX_LISTED_PROBLEMS
             hint = (
                 "fix the data, or pass --skip-bad-segments to drop them from train splits"
                 if is_train_split(split)
                 else "dev and tst-* splits never drop segments: fix the data"
             )
-            raise PrepError(
-                f"{split}: {len(problems)} bad segment(s) "
-                f"({', '.join(f'{r}: {n}' for r, n in sorted(counts.items()))}):\n  {listed}"
-                + (f"\n  ... and {more} more" if more > 0 else "")
-                + f"\n{hint}"
-            )
+            raise problems_error(f"{split}: {len(problems)} bad segment(s)", problems, hint)
         for reason, _ in problems:
             report.dropped[reason] += 1
 
@@ -270,6 +262,19 @@ def read_split(
             report.notices[f"wavs mixed down to mono (from {info.channels} channels)"] += 1
     files = [paths["yaml"], *(paths[k] for k in text_keys)] + [paths["wav"] / w for w in sorted(wavs)]
     return SplitData(split, segments, {w: wavs[w] for w in used}, report, files)
+
+
+def problems_error(what: str, problems: list[tuple[str, str]], hint: str) -> PrepError:
+    """One error for a list of (reason, message) problems: counts per reason, the first
+    MAX_LISTED_PROBLEMS messages, and what to do."""
+    counts = Counter(reason for reason, _ in problems)
+    listed = "\n  ".join(msg for _, msg in problems[:MAX_LISTED_PROBLEMS])
+    more = len(problems) - MAX_LISTED_PROBLEMS
+    return PrepError(
+        f"{what} ({', '.join(f'{r}: {n}' for r, n in sorted(counts.items()))}):\n  {listed}"
+        + (f"\n  ... and {more} more" if more > 0 else "")
+        + f"\n{hint}"
+    )
 
 
 def _assign_ids(segments: list[Segment]) -> None:

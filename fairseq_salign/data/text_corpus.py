@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import csv
 import os
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from .mustc import MAX_LISTED_PROBLEMS, PrepError, SplitReport, _read_lines, split_paths
+from .mustc import PrepError, SplitReport, _read_lines, problems_error, split_paths
 from .text import clean_field, normalize_source
 
 MT_COLUMNS = ["id", "src_text", "tgt_text"]
@@ -53,15 +52,8 @@ def read_text_split(lang_root: Path, split: str, lang: str, *, skip_bad: bool = 
             continue
         pairs.append((i, en, xx))
     if problems and not skip_bad:
-        counts = Counter(reason for reason, _ in problems)
-        listed = "\n  ".join(msg for _, msg in problems[:MAX_LISTED_PROBLEMS])
-        more = len(problems) - MAX_LISTED_PROBLEMS
-        raise PrepError(
-            f"MT-only split {split}: {len(problems)} bad line(s) "
-            f"({', '.join(f'{r}: {n}' for r, n in sorted(counts.items()))}):\n  {listed}"
-            + (f"\n  ... and {more} more" if more > 0 else "")
-            + "\nfix the text, or pass --skip-bad-segments to drop those lines"
-        )
+        raise problems_error(f"MT-only split {split}: {len(problems)} bad line(s)", problems,
+                             "fix the text, or pass --skip-bad-segments to drop those lines")
     for reason, _ in problems:
         report.dropped[reason] += 1
     if not pairs:

@@ -266,6 +266,7 @@ class SpeechToTextSAlignTask(SpeechToTextTask):
         manifest = str(Path(self.cfg.data) / f"{split}.tsv")
         mode = self.cfg.infer_mode
         pre, bpe = self.build_tokenizer(self.cfg), self.build_bpe(self.cfg)
+        encode = lambda text: SpeechToTextDataset.tokenize(bpe, SpeechToTextDataset.tokenize(pre, text))  # noqa: E731
         if self.text_input:
             samples = self._samples(split)
             if is_train and mode is None and self.cfg.mt_extra_subsets:
@@ -273,7 +274,6 @@ class SpeechToTextSAlignTask(SpeechToTextTask):
                     extra_samples = self._samples(extra)
                     logger.info(f"{split}: + {len(extra_samples)} text pairs from {extra}.tsv")
                     samples = samples + extra_samples
-            encode = lambda text: SpeechToTextDataset.tokenize(bpe, SpeechToTextDataset.tokenize(pre, text))  # noqa: E731
             dataset = text_pair_dataset(samples, manifest, encode, self.tgt_dict, shuffle=is_train)
         elif mode in ("st", "asr"):
             samples = self._samples(split)
@@ -310,7 +310,6 @@ class SpeechToTextSAlignTask(SpeechToTextTask):
         if self.waveform_input and not self.text_input:
             read_waveforms_with_soundfile(dataset)
         if is_train and mode is None and self.cfg.training_stage != "mt":
-            encode = lambda text: SpeechToTextDataset.tokenize(bpe, SpeechToTextDataset.tokenize(pre, text))  # noqa: E731
             dataset = with_extra_kinds(self, split, dataset, pre, bpe, encode, epoch)
         logger.info(f"{split}: {len(dataset)} utterances ({mode or self.cfg.training_stage})")
         self.datasets[split] = dataset
