@@ -1,8 +1,8 @@
 """fairseq-salign: S-Align end-to-end speech translation as a fairseq ``--user-dir`` plugin.
 
 Importing the package registers the task ``speech_to_text_salign``, the model ``s2t_salign``
-(archs ``s2t_salign_xs|s|m``) and the criterion ``salign`` (fairseq's ``--user-dir`` imports
-only ``tasks/`` and ``models/`` by itself). It also makes fairseq load checkpoints with torch's
+(archs ``s2t_salign_xs|s|m``), the criterion ``salign`` and the optimizer ``salign_adam``
+(fairseq's ``--user-dir`` imports only ``tasks/`` and ``models/`` by itself). It also makes fairseq load checkpoints with torch's
 weights-only unpickler, makes ``--help`` list the plugin's options, and lets fairseq's default
 DDP backend run on CPU processes (gloo) as well as on GPUs.
 """
@@ -21,6 +21,6 @@ checkpoint_safety.install()
 cli_help.install()
 cpu_ddp.install()
 
-from . import criterions, models, tasks  # noqa: E402,F401
+from . import criterions, models, optim, tasks  # noqa: E402,F401
 
 __version__ = "0.1.0"

@@ -25,6 +25,7 @@ from torch.func import functional_call
 
 from ..modules import ModalNetwork, mix_speech_with_text
 from ..modules.modal_network import joint_token_stats
+from ..optim.param_groups import tag_parameters
 
 MIXUP_MODES = ("discriminator", "replace")
 GENERATOR_TARGETS = ("uniform", "text", "features")
@@ -82,6 +83,7 @@ class AdversarialAlignment(nn.Module):
     def __init__(self, embed_dim: int, hidden_dim: int, dropout: float, settings: GameSettings):
         super().__init__()
         self.modal_network = ModalNetwork(embed_dim, hidden_dim, dropout)
+        tag_parameters(self.modal_network.parameters())  # its own Adam group: optim/salign_adam.py
         self.settings = settings
 
     def generator_weight(self, num_updates: int) -> float:

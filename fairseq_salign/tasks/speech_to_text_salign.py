@@ -22,6 +22,7 @@ from omegaconf import II
 
 from ..data.audio import FRAME_SHIFT_SAMPLES as SAMPLES_PER_FRAME  # waveform positions per 10 ms frame
 from ..frontends import get_frontend
+from ..optim.param_groups import check_modal_group
 from .ctc_generator import CTCGreedyGenerator
 from .dev_bleu import bleu_statistics, parse_generation_args, reduce_bleu
 from .extra_data import subset_names, with_extra_kinds
@@ -146,6 +147,7 @@ class SpeechToTextSAlignTask(SpeechToTextTask):
         self._check_joint_vocabulary()
         self._check_data_options()
         self._told_batch_multiple = False
+        self._optimizer_checked = False
 
     @classmethod
     def setup_task(cls, cfg, **kwargs):
@@ -325,6 +327,15 @@ class SpeechToTextSAlignTask(SpeechToTextTask):
                 "fairseq would drop the last, shorter batch"
             )
         return super().get_batch_iterator(dataset, *args, required_batch_size_multiple=1, **kwargs)
+
+    def optimizer_step(self, optimizer, model, update_num):
+        """Once, at the first update: does the modal network step in its own Adam group?"""
+        if not self._optimizer_checked:
+            self._optimizer_checked = True
+            warning = check_modal_group(optimizer)
+            if warning:
+                logger.warning(warning)
+        super().optimizer_step(optimizer, model, update_num)
 
     def valid_step(self, sample, model, criterion):
         loss, sample_size, logging_output = super().valid_step(sample, model, criterion)
