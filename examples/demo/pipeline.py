@@ -163,7 +163,7 @@ class Pipeline:
             "--task", "speech_to_text_salign", "--train-subset", "train_st",
             "--valid-subset", "dev_st", "--arch", self.args.arch, "--criterion", "salign",
             "--untie-ctc-projection",  # the CTC head is pre-trained (stage 1b) on its own
-            "--label-smoothing", "0.1", "--dropout", "0.1", "--optimizer", "adam",
+            "--label-smoothing", "0.1", "--dropout", "0.1", "--optimizer", "salign_adam",
             "--adam-betas", "(0.9, 0.98)", "--clip-norm", "10", "--lr-scheduler", "inverse_sqrt",
             "--save-dir", save_dir, "--keep-last-epochs", self.args.average,
             "--no-progress-bar", "--log-interval", "25", "--num-workers", "0",
