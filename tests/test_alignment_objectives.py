@@ -171,6 +171,8 @@ def test_half_inputs_give_a_finite_fp32_loss(cls):
 def test_registry_lookup_parse_and_registration():
     assert get_alignment("mmd") is MMDAlignment and get_alignment("soft").attribute == "adversarial"
     assert parse_alignment("soft+moments") == ("soft", "moments") and parse_alignment("none") == ()
+    with pytest.raises(ValueError, match="unknown alignment objective 'soft\\+mmd'; registered: none"):
+        get_alignment("soft+mmd")
     for bad, why in [("foo", "unknown objective 'foo'"), ("soft+", "unknown objective ''"),
                      ("mmd+mmd", "named twice"), ("none+swd", "none cannot be combined")]:
         with pytest.raises(ValueError, match=f"--alignment .*{why}.*registered: none, soft, hard"):

@@ -69,7 +69,9 @@ def register_alignment(name: str):
 
 
 def get_alignment(name: str) -> Type[AlignmentObjective]:
-    parse_alignment(name)  # the same message for an unknown name
+    """The class registered as ``name`` (one name, not a + combination)."""
+    if name not in ALIGNMENTS:
+        raise ValueError(f"unknown alignment objective {name!r}; registered: {', '.join(ALIGNMENTS)}")
     return ALIGNMENTS[name]
 
 
