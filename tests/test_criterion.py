@@ -122,7 +122,7 @@ def test_invalid_option_combinations_are_rejected_at_start(corpus, options, mess
         build_in_process(corpus, *options)
 
 
-@pytest.mark.parametrize("alignment", ["none", "soft", "hard"])
+@pytest.mark.parametrize("alignment", ["none", "soft", "hard", "moments", "mmd", "swd", "soft+moments"])
 def test_every_parameter_gets_a_gradient_in_a_multitask_step(corpus, alignment):
     """What DDP's default (find_unused_parameters=False) requires of every step."""
     task, model, criterion = build_in_process(
@@ -138,8 +138,11 @@ def test_every_parameter_gets_a_gradient_in_a_multitask_step(corpus, alignment):
         if p.requires_grad and p.grad is None
     ]
     assert missing == []
-    if alignment == "soft":
+    if "soft" in alignment:
         assert {"disc_loss", "adv_loss", "disc_correct_speech", "adv_weight"} <= set(log)
+    for part in alignment.split("+"):
+        if part in ("moments", "mmd", "swd"):
+            assert torch.isfinite(log[f"{part}_loss"]) and log[f"{part}_loss"] > 0
 
 
 def test_mt_stage_freezes_the_speech_side_and_trains_the_rest(corpus):

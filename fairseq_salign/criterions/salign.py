@@ -16,10 +16,9 @@ from fairseq.criterions.label_smoothed_cross_entropy import LabelSmoothedCrossEn
 
 from ..distributed import multi_process, zero_touch
 from ..modules import ctc_loss, ctc_targets
-from .adversarial import AdversarialAlignment, GameSettings
-from .contrastive import contrastive_loss
+from .alignment import AlignmentInputs, align_all, build_alignments, parse_alignment
 from .modality_memory import ModalityMemory
-from .salign_config import GAME_OPTIONS, SAlignCriterionConfig, validate
+from .salign_config import SAlignCriterionConfig, validate
 
 
 def gradient_ratios(alignment_loss, task_loss, speech, text):
@@ -61,13 +60,13 @@ class SAlignCriterion(LabelSmoothedCrossEntropyCriterion):
         self.ctc_only = task.cfg.training_stage == "asr"
         self.blank = task.target_dictionary.bos()
         self.eos = task.target_dictionary.eos()
+        # the --alignment objectives (criterions/alignment/), each held under its own attribute
+        # (the game as ``adversarial``: its parameters keep their checkpoint keys)
         self.adversarial = None
-        if cfg.alignment == "soft":
-            settings = GameSettings(**{f: getattr(cfg, o) for f, o in GAME_OPTIONS.items()})
-            self.adversarial = AdversarialAlignment(
-                task.model_embed_dim, cfg.modal_hidden_dim, cfg.modal_dropout, settings
-            )
-        self.unpaired = cfg.alignment == "soft" and cfg.alignment_data == "all"
+        self.objectives = build_alignments(parse_alignment(cfg.alignment), cfg, task)
+        for objective in self.objectives:
+            setattr(self, objective.attribute or f"{objective.name}_alignment", objective)
+        self.unpaired = cfg.alignment_data == "all"  # validated: --alignment soft alone
         self.memory = ModalityMemory()
 
     def forward(self, model, sample, reduce=True):
@@ -124,24 +123,18 @@ class SAlignCriterion(LabelSmoothedCrossEntropyCriterion):
             mt_loss, mt_nll = self.compute_loss(model, mt_out, sample, reduce=reduce)
             loss = loss + cfg.mt_weight * mt_loss
             log.update(mt_loss=mt_loss.data, mt_nll_loss=mt_nll.data, mt_ntokens=sample["ntokens"])
-        elif cfg.alignment != "none":
+        elif self.objectives:
             text = model.encoder(transcripts, net_input["src_txt_lengths"])
 
-        if cfg.alignment == "none":
+        if not self.objectives:
             return loss, *self._logging(model, st_out, sample, loss, st_nll, log)
         speech_weights, text_weights = (self._side_weights(sample, out) for out in (speech, text))
-        if cfg.alignment == "soft":
-            if self.unpaired and self.training:
-                self.memory.store("speech", speech, speech_weights)
-                self.memory.store("text", text, text_weights)
-            align_loss, align_generator = self._game(
-                model, log, sample, (speech, speech_weights), (text, text_weights), (True, True)
-            )
-        else:
-            contrastive = contrastive_loss(speech, text, cfg.contrastive_temperature)
-            contrastive = (contrastive * 0.5 * (speech_weights + text_weights)).sum()
-            align_loss = align_generator = cfg.contrastive_weight * contrastive
-            log["contrastive_loss"] = contrastive.data
+        if self.unpaired and self.training:
+            self.memory.store("speech", speech, speech_weights)
+            self.memory.store("text", text, text_weights)
+        align_loss, align_generator = self._align(
+            model, log, sample, (speech, speech_weights), (text, text_weights), (True, True)
+        )
         if self.training:
             interval = cfg.alignment_grad_log_interval
             if interval > 0 and num_updates % interval == 0:
@@ -149,23 +142,18 @@ class SAlignCriterion(LabelSmoothedCrossEntropyCriterion):
             loss = loss + align_loss
         return loss, *self._logging(model, st_out, sample, loss, st_nll, log)
 
-    # ---- the game ----------------------------------------------------------------------------
-    def _game(self, model, log, sample, speech, text, live):
-        """Play the adversarial game on (encoder output, sentence weights) of each side; logs
-        its parts into ``log``; returns (loss to add, the generator's weighted part)."""
+    # ---- alignment ----------------------------------------------------------------------------
+    def _align(self, model, log, sample, speech, text, live):
+        """Run the --alignment objectives on (encoder output, sentence weights) of each side;
+        logs their parts into ``log``; returns (loss to add, the part that trains the encoders)."""
         (s_out, s_w), (t_out, t_w) = speech, text
-        adv = self.adversarial(
-            model.encoder.textual_encoder, s_out, t_out, s_w, t_w,
-            getattr(model, "num_updates", 0), self.blank, live=live,
+        inputs = AlignmentInputs(
+            s_out, t_out, s_w, t_w, model.encoder.textual_encoder, getattr(model, "num_updates", 0),
+            self.blank, sample["nsentences"], live,
         )
-        players = sample["nsentences"]
-        log.update(
-            disc_loss=adv["disc_loss"].data, adv_loss=adv["adv_loss"].data,
-            disc_correct_speech=adv["disc_correct_speech"], disc_correct_text=adv["disc_correct_text"],
-            game_n_speech=adv["n_speech"], game_n_text=adv["n_text"],
-            adv_weight=adv["adv_weight"] * players, game_sentences=players,
-        )
-        return adv["loss"], adv["weighted_adv_loss"]
+        out = align_all(self.objectives, inputs)
+        log.update(out.log)
+        return out.loss, out.generator_loss
 
     def _unpaired_game(self, model, log, sample, live_modality, live_out, loss):
         """A single-modality batch's side of the game, against the other modality's memory;
@@ -178,7 +166,7 @@ class SAlignCriterion(LabelSmoothedCrossEntropyCriterion):
             log["game_skipped"] = 1
             return loss
         sides = {live_modality: (live_out, weights), other: (remembered.out, remembered.weights)}
-        align_loss, _ = self._game(
+        align_loss, _ = self._align(
             model, log, sample, sides["speech"], sides["text"],
             (live_modality == "speech", live_modality == "text"),
         )
@@ -327,7 +315,10 @@ class SAlignCriterion(LabelSmoothedCrossEntropyCriterion):
         return True
 
 
-LOSS_PARTS = ("st_loss", "mt_loss", "ctc_loss", "disc_loss", "adv_loss", "contrastive_loss")
+LOSS_PARTS = (
+    "st_loss", "mt_loss", "ctc_loss", "disc_loss", "adv_loss", "contrastive_loss", "moments_loss",
+    "mmd_loss", "swd_loss",
+)
 # every key a training batch may log when data kinds are mixed
 KIND_LOG_KEYS = (
     "loss", "nll_loss", "ntokens", "nsentences", "sample_size", "nll_ntokens", "mt_nll_loss",

@@ -11,10 +11,10 @@ from .adversarial import (
     MIXUP_LABELS,
     MIXUP_MODES,
     MIXUP_POSITIONS,
-    GameSettings,
 )
+from .alignment import choices_help, get_alignment, parse_alignment
+from .alignment.soft import GAME_OPTIONS  # noqa: F401 (re-exported: it lived here)
 
-ALIGNMENT_CHOICES = ChoiceEnum(["none", "soft", "hard"])
 GENERATOR_TARGET_CHOICES = ChoiceEnum(list(GENERATOR_TARGETS))
 INPUT_NORM_CHOICES = ChoiceEnum(list(INPUT_NORMS))
 MIXUP_MODE_CHOICES = ChoiceEnum(list(MIXUP_MODES))
@@ -26,11 +26,12 @@ ALIGNMENT_DATA_CHOICES = ChoiceEnum(["paired", "all"])
 
 @dataclass
 class SAlignCriterionConfig(LabelSmoothedCrossEntropyCriterionConfig):
-    alignment: ALIGNMENT_CHOICES = field(
+    alignment: str = field(
         default="soft",
         metadata={
-            "help": "soft: S-Align (adversarial modal network + mix-up); hard: H-Align "
-            "(contrastive speech/text); none: plain multi-task baseline"
+            "help": "alignment objective(s) of the T-enc spaces, one or several joined with + "
+            "(e.g. soft+moments: their losses are added); registered (criterions/alignment/): "
+            + choices_help()
         },
     )
     st_weight: float = field(default=1.0, metadata={"help": "weight of the ST cross-entropy"})
@@ -150,7 +151,7 @@ class SAlignCriterionConfig(LabelSmoothedCrossEntropyCriterionConfig):
     alignment_grad_log_interval: int = field(
         default=100,
         metadata={
-            "help": "soft/hard: every N updates log the norm of the alignment loss's gradient "
+            "help": "every N updates log the norm of the alignment loss's gradient "
             "over the task losses' at the T-enc output (speech and text side): the generator's "
             "strength in terms that mean the same in any code base; 0 disables it"
         },
@@ -174,22 +175,30 @@ class SAlignCriterionConfig(LabelSmoothedCrossEntropyCriterionConfig):
     contrastive_temperature: float = field(
         default=0.1, metadata={"help": "hard: InfoNCE temperature"}
     )
-
-
-# criterion options that are GameSettings fields of another name, and those of the same name
-GAME_OPTIONS = {
-    "weight": "adversarial_weight",
-    "warmup_updates": "adversarial_warmup_updates",
-    "decay_start": "adversarial_decay_start",
-    "decay_end": "adversarial_decay_end",
-}
-GAME_OPTIONS.update({f: f for f in GameSettings.__dataclass_fields__ if f not in GAME_OPTIONS})
+    matching_weight: float = field(
+        default=1.0,
+        metadata={
+            "help": "moments/mmd/swd: scale of each distribution-matching loss; its discrepancy "
+            "between the standardised pooled speech and text vectors is multiplied by the mean of "
+            "the two sides' summed sentence weights, so with --alignment-sentence-weight target "
+            "it sits on the per-token scale of the cross-entropies. Statistics are those of each "
+            "rank's local batch (not gathered across GPUs)"
+        },
+    )
 
 
 def validate(cfg: SAlignCriterionConfig, task) -> None:
     """Reject option combinations that cannot do what they say, before any training."""
     problems = []
-    for name in ("st_weight", "mt_weight", "ctc_weight", "adversarial_weight", "contrastive_weight"):
+    try:
+        parts = parse_alignment(cfg.alignment)
+    except ValueError as e:
+        problems.append(str(e))
+        parts = ()
+    for name in parts:
+        problems.extend(get_alignment(name).problems(cfg))
+    for name in ("st_weight", "mt_weight", "ctc_weight", "adversarial_weight", "contrastive_weight",
+                 "matching_weight"):
         if getattr(cfg, name) < 0:
             problems.append(f"--{name.replace('_', '-')} must be >= 0")
     if not 0.0 <= cfg.label_smoothing < 1.0:
@@ -203,23 +212,21 @@ def validate(cfg: SAlignCriterionConfig, task) -> None:
             problems.append(f"--{name.replace('_', '-')} must be >= 0")
     if cfg.adversarial_decay_end < cfg.adversarial_decay_start:
         problems.append("--adversarial-decay-end must be >= --adversarial-decay-start")
-    if cfg.alignment_data == "all" and cfg.alignment != "soft":
+    if cfg.alignment_data == "all" and parts != ("soft",):
         problems.append(
             "--alignment-data all plays the adversarial game on unpaired speech and text: it "
-            f"needs --alignment soft (--alignment {cfg.alignment} "
-            + ("compares pairs" if cfg.alignment == "hard" else "has no alignment") + ")"
+            f"needs --alignment soft alone (--alignment {cfg.alignment} "
+            + ("has no alignment" if not parts else "aligns paired batches only") + ")"
         )
-    if cfg.alignment == "hard" and cfg.contrastive_temperature <= 0:
-        problems.append("--contrastive-temperature must be > 0")
     stage = getattr(getattr(task, "cfg", None), "training_stage", None)
     if stage is None:
         problems.append("--criterion salign needs --task speech_to_text_salign")
-    elif stage == "mt" and cfg.alignment != "none":
+    elif stage == "mt" and parts:
         problems.append(
             "--training-stage mt trains on text only, so there is nothing to align: "
             "pass --alignment none for stage 1"
         )
-    elif stage == "asr" and cfg.alignment != "none":
+    elif stage == "asr" and parts:
         problems.append(
             "--training-stage asr trains the acoustic encoder with CTC only, so there is "
             "nothing to align: pass --alignment none for ASR pre-training"
