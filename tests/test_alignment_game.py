@@ -1,48 +1,72 @@
-"""The adversarial game alone (no speech): the real AdversarialAlignment between two clearly
-different synthetic distributions, each through a small learnable encoder into the real T-enc.
+"""Acceptance tests of the alignment objectives on the toy (no speech; 3 seeds, ~10 s a run).
 
-What holds, and is tested: the modal network learns to tell the two apart; the generator acts
-on the encoders (it drives the online discriminator's accuracy down). What the method promises,
-that a *fresh* probe then can no longer tell them apart, does not hold for any generator
-objective or setting measured (docs/ablations.md): that acceptance test is a strict xfail, so the
-day a change makes the game align, the suite says so and the test must be promoted.
+The toy (fairseq_salign.analysis.toy_alignment) trains the real ``AdversarialAlignment`` and the
+registered matching objectives with the plugin's own ``SAlignAdam``, as fairseq-train does. What
+must hold, with thresholds set from measurement (docs/ablations.md, section 1; toy_sweep_runs.jsonl):
+- without a task, the generator off leaves the spaces apart (probe 1.00, MMD^2 ~0.8);
+- the game with the modal network in its own Adam group (beta1 0) brings MMD^2 to <= 0.2x that
+  (measured ~0.02-0.03x); with the task's momentum (one Adam, the old setup) it does not
+  (~0.8-1.0x, the last test);
+- the game circles: its averaged (EMA) weights are less separable than its last ones;
+- with a task whose head both modalities share, matching the pooled distributions leaves the
+  (EMA) spaces less separable than the task alone does.
 """
+import numpy as np
 import pytest
 
 from fairseq_salign.analysis.toy_alignment import ToyConfig, run
 
-STEPS = 300
+SEEDS = (1, 2, 3)
+
+
+def over_seeds(**fields):
+    return [run(ToyConfig(seed=seed, **fields)) for seed in SEEDS]
+
+
+def mean(runs, key):
+    return float(np.mean([r[key] for r in runs]))
 
 
 @pytest.fixture(scope="module")
 def generator_off():
-    return run(ToyConfig(adversarial_weight=0.0, steps=STEPS))
+    return over_seeds(adversarial_weight=0.0)
 
 
 @pytest.fixture(scope="module")
-def generator_on():
-    return run(ToyConfig(adversarial_weight=1.0, steps=STEPS))
+def game():
+    return over_seeds(adversarial_weight=1.0)
 
 
 def test_without_generator_the_modal_network_wins_and_the_spaces_stay_apart(generator_off):
-    assert generator_off["disc_acc_speech"] > 0.95 and generator_off["disc_acc_text"] > 0.95
-    assert generator_off["probe_accuracy"] > 0.95
+    for r in generator_off:
+        assert r["disc_acc_speech"] > 0.95 and r["disc_acc_text"] > 0.95, r
+        assert r["probe_accuracy"] > 0.95 and r["mmd2_rbf"] > 0.5, r
 
 
-def test_the_generator_fools_the_online_modal_network(generator_off, generator_on):
-    off = generator_off["disc_acc_speech"] + generator_off["disc_acc_text"]
-    on = generator_on["disc_acc_speech"] + generator_on["disc_acc_text"]
-    assert on < off - 0.3, (generator_off, generator_on)
+def test_the_generator_fools_the_online_modal_network(generator_off, game):
+    for off, on in zip(generator_off, game):
+        assert on["disc_acc_speech"] + on["disc_acc_text"] < off["disc_acc_speech"] + off["disc_acc_text"] - 0.3
 
 
-@pytest.mark.xfail(strict=True, reason="the game fools its own discriminator without aligning the "
-                   "spaces (docs/ablations.md, 'The game on a toy'); promote this test when it does")
-@pytest.mark.parametrize(
-    "options",
-    [{}, {"generator_target": "features"}, {"mixup_prob": 0.5},
-     {"mixup_prob": 0.5, "mixup_mode": "replace"}],
-    ids=["uniform", "feature-matching", "mixup", "mixup-replace"],
-)
-def test_generator_drives_a_fresh_probe_towards_chance(options):
-    result = run(ToyConfig(adversarial_weight=1.0, steps=STEPS, **options))
-    assert result["probe_accuracy"] < 0.7, result
+def test_the_game_with_its_own_optimizer_group_closes_the_distribution_gap(generator_off, game):
+    limit = 0.2 * mean(generator_off, "mmd2_rbf")
+    assert all(r["mmd2_rbf"] <= limit for r in game), ([r["mmd2_rbf"] for r in game], limit)
+
+
+def test_averaged_weights_are_less_separable_than_the_last_ones(game):
+    for r in game:
+        assert r["ema_probe_accuracy"] < r["probe_accuracy"] and r["ema_mmd2_rbf"] < r["mmd2_rbf"], r
+    assert mean(game, "ema_probe_accuracy") < mean(game, "probe_accuracy") - 0.03
+
+
+def test_distribution_matching_leaves_less_than_a_shared_task_alone():
+    task_alone = over_seeds(adversarial_weight=0.0, task_weight=1.0)
+    matched = over_seeds(adversarial_weight=0.0, task_weight=1.0, matching="moments")
+    assert mean(matched, "ema_probe_accuracy") < mean(task_alone, "ema_probe_accuracy") - 0.1, (
+        [r["ema_probe_accuracy"] for r in task_alone], [r["ema_probe_accuracy"] for r in matched])
+    assert min(r["speech_token_accuracy"] for r in matched) > 0.99  # the task does not pay for it
+
+
+def test_the_old_setup_one_adam_with_the_tasks_momentum_does_not_close_the_gap(generator_off):
+    old = run(ToyConfig(seed=1, adversarial_weight=1.0, optimizer="adam"))
+    assert old["mmd2_rbf"] > 0.5 * mean(generator_off, "mmd2_rbf"), old

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""The adversarial game on the synthetic toy (fairseq_salign.analysis.toy_alignment), over
-generator objectives, weights, modal-network inputs and mix-up, several seeds each; writes
-OUT/toy_sweep.json and a Markdown table (mean and range over seeds) for docs/ablations.md.
+"""Alignment objectives on the synthetic toy (fairseq_salign.analysis.toy_alignment): the
+game with the modal network in its own Adam group or in the task's, distribution matching without
+an adversary, each with and without a (shared-head) task, several seeds each, judged on the last
+and on the averaged (EMA) weights; writes OUT/toy_sweep_runs.jsonl (every run, appended as it
+finishes, so a cut-off sweep resumes), OUT/toy_sweep.json and a Markdown table (mean and range over seeds) for docs/ablations.md.
 
-    python examples/demo/toy_sweep.py --out demo/toy --seeds 1 2 3
+    python examples/demo/toy_sweep.py --out docs/ablations --seeds 1 2 3
 """
 import argparse
 import json
@@ -17,33 +19,44 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from fairseq_salign.analysis.toy_alignment import ToyConfig, run  # noqa: E402
 
-CONFIGS = {  # name -> ToyConfig fields (task_weight 0: the adversarial module alone)
+GAMES = {  # name -> ToyConfig fields, without and with the task
     "generator off": dict(adversarial_weight=0.0),
-    "uniform, w 1 (authors' objective)": dict(),
-    "uniform, w 0.25": dict(adversarial_weight=0.25),
-    "uniform, w 4": dict(adversarial_weight=4.0),
-    "uniform, raw input (authors' network)": dict(modal_input_norm="none"),
-    "text target": dict(generator_target="text"),
-    "feature matching": dict(generator_target="features"),
-    "uniform + mix-up (discriminator)": dict(mixup_prob=0.5),
-    "uniform + mix-up (replace, authors')": dict(mixup_prob=0.5, mixup_mode="replace"),
-    "with task: generator off": dict(adversarial_weight=0.0, task_weight=1.0),
-    "with task: uniform, w 1": dict(task_weight=1.0),
-    "with task: feature matching": dict(generator_target="features", task_weight=1.0),
+    "soft, one Adam (task's momentum)": dict(optimizer="adam"),
+    "soft, own group (beta1 0)": dict(),
+    "soft, own group, beta1 0.5": dict(modal_adam_betas="(0.5, 0.98)"),
+    "moments": dict(adversarial_weight=0.0, matching="moments"),
+    "mmd": dict(adversarial_weight=0.0, matching="mmd"),
+    "swd": dict(adversarial_weight=0.0, matching="swd"),
+    "soft (own group) + moments": dict(matching="moments"),
 }
-COLUMNS = ("probe_accuracy", "mmd2_rbf", "paired_distance", "disc_acc_speech", "disc_acc_text")
+CONFIGS = {**GAMES, **{f"with task: {k}": dict(v, task_weight=1.0) for k, v in GAMES.items()}}
+COLUMNS = ("probe_accuracy", "ema_probe_accuracy", "mmd2_rbf", "ema_mmd2_rbf", "disc_acc_speech",
+           "disc_acc_text", "speech_token_accuracy")
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
-    p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--steps", type=int, default=ToyConfig.steps)
     args = p.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
+    records = args.out / "toy_sweep_runs.jsonl"
+    done = {}
+    if records.exists():
+        for line in records.read_text().splitlines():
+            r = json.loads(line)
+            done[(r["name"], r["seed"], r["steps"])] = r["result"]
     results = {}
     for name, fields in CONFIGS.items():
-        results[name] = [run(ToyConfig(steps=args.steps, seed=seed, **fields)) for seed in args.seeds]
+        results[name] = []
+        for seed in args.seeds:
+            key = (name, seed, args.steps)
+            if key not in done:
+                done[key] = run(ToyConfig(steps=args.steps, seed=seed, **fields))
+                with open(records, "a") as f:
+                    f.write(json.dumps({"name": name, "seed": seed, "steps": args.steps, "result": done[key]}) + "\n")
+            results[name].append(done[key])
         print(name, json.dumps(results[name]), flush=True)
     lines = ["| configuration | " + " | ".join(COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
     for name, runs in results.items():

@@ -38,6 +38,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..criterions.adversarial import AdversarialAlignment, GameSettings
+from ..criterions.alignment import AlignmentInputs, get_alignment
 from ..modules import TextualEncoder, masked_mean
 from ..optim import SAlignAdam, SAlignAdamConfig
 from .metrics import mmd2_rbf, probe_accuracy
@@ -49,14 +50,14 @@ FIRST_TOKEN = 4  # 0-3: blank/bos, pad, eos, unk as in a fairseq dictionary
 @dataclass
 class ToyConfig:
     adversarial_weight: float = 1.0  # generator weight (0: discriminator only)
-    steps: int = 300
+    steps: int = 1000
     dim: int = 32
-    vocab: int = 68
+    vocab: int = 20  # 16 token types: a low-rank task head leaves room for a modality gap
     feat_dim: int = 48
     noise: float = 0.0
     layers: int = 1  # T-enc layers between the inputs and the modal network
     task_weight: float = 0.0  # 0: the adversarial module alone moves the encoders; 1: + a task
-    batch: int = 32
+    batch: int = 64
     max_len: int = 8
     lr: float = 2e-3
     mixup_prob: float = 0.0
@@ -69,6 +70,8 @@ class ToyConfig:
     modal_adam_betas: str = "(0.0, 0.98)"
     modal_lr_scale: float = 1.0
     task_head: str = "shared"  # shared: one head for both modalities; per_modality: one each
+    matching: str = "none"  # a registered distribution-matching objective: moments, mmd, swd
+    matching_weight: float = 1.0
     ema_decay: float = 0.995  # the averaged weights judged beside the last ones
     seed: int = 1
 
@@ -160,6 +163,7 @@ def run(cfg: ToyConfig, log_every: int = 0) -> Dict[str, float]:
     adversarial = AdversarialAlignment(cfg.dim, cfg.dim, 0.0, settings)
     optimizer = build_optimizer(cfg, list(model.parameters()) + list(adversarial.parameters()))
     average = copy.deepcopy(model)
+    matching = None if cfg.matching == "none" else get_alignment(cfg.matching)(cfg.matching_weight)
     tail = max(cfg.steps // 6, 1)  # the discriminator's accuracy is averaged over the last steps
     correct = {"speech": 0, "text": 0}
     for step in range(cfg.steps):
@@ -168,9 +172,12 @@ def run(cfg: ToyConfig, log_every: int = 0) -> Dict[str, float]:
         weights = (~pad).sum(1).float()
         task = model.task_loss(speech, tokens, pad, "speech") + model.task_loss(text, tokens, pad, "text")
         adv = adversarial(model.textual_encoder, speech, text, weights, weights, step, BLANK, generator=g)
+        loss = cfg.task_weight * task + adv["loss"]
+        if matching is not None:
+            loss = loss + matching.align(AlignmentInputs(speech, text, weights, weights)).loss
         ntokens = float(weights.sum())
         optimizer.zero_grad()
-        optimizer.backward((cfg.task_weight * task + adv["loss"]) / ntokens)
+        optimizer.backward(loss / ntokens)
         optimizer.step()
         with torch.no_grad():
             for p_avg, p in zip(average.parameters(), model.parameters()):
