@@ -99,6 +99,10 @@ class Pipeline:
 
         argv = ["--out", str(self.corpus_root), "--size", str(self.args.size),
                 "--seed", str(self.args.seed)]
+        if getattr(self.args, "tst_common_size", None):
+            argv += ["--tst-common-size", str(self.args.tst_common_size)]
+        if getattr(self.args, "vocab_top_k", 2000) != 2000:
+            argv += ["--vocab-top-k", str(self.args.vocab_top_k)]
         if self.asr_only_fraction:
             argv += ["--asr-only-fraction", str(self.asr_only_fraction)]
         marker = self.data / "data" / build_mini_mustc.MARKER

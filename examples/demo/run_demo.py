@@ -31,6 +31,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("demo"), help="work and results directory")
     p.add_argument("--size", type=int, default=1500, help="mini corpus segments, all splits")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--tst-common-size", type=int, default=None,
+                   help="exact tst-COMMON size of the mini corpus (default: 8%% of --size)")
+    p.add_argument("--vocab-top-k", type=int, default=2000,
+                   help="mini corpus sentences use only the K most common words per side")
     p.add_argument("--vocab-size", type=int, default=1000, help="joint SentencePiece size")
     p.add_argument("--arch", default="s2t_salign_xs")
     p.add_argument("--mt-epochs", type=int, default=12, help="stage-1 MT epochs (corpus + Ding pairs)")

@@ -35,6 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="target language (only German has an offline parallel source)")
     p.add_argument("--size", type=int, default=1500, help="number of segments (all splits)")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--tst-common-size", type=int, default=None,
+                   help="exact number of tst-COMMON segments (default: 8%% of --size), e.g. 600 "
+                        "for a test set that can resolve about 1 BLEU; its sentences are never "
+                        "in train, so it needs that many more sentence pairs")
     p.add_argument("--vocab-top-k", type=int, default=2000,
                    help="keep sentences whose words are all among the K most common per side")
     p.add_argument("--asr-only-fraction", type=float, default=0.0,
@@ -49,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
 def marker_text(args: argparse.Namespace) -> str:
     """What the corpus was built with: the demo reuses a corpus only if this matches."""
     held = f" asr_only_fraction={args.asr_only_fraction}" if args.asr_only_fraction else ""
-    return f"size={args.size} seed={args.seed} vocab_top_k={args.vocab_top_k}{held}\n"
+    test = f" tst_common_size={args.tst_common_size}" if args.tst_common_size else ""
+    return f"size={args.size} seed={args.seed} vocab_top_k={args.vocab_top_k}{held}{test}\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         counts = build_corpus(
             args.out, args.lang, pairs, plan, synthesize, args.size, args.seed, args.num_workers,
             progress=lambda it, n: tqdm(it, total=n, desc="talks", unit="talk"),
+            tst_common=args.tst_common_size,
         )
     except ValueError as e:  # e.g. more evaluation segments than sentence pairs
         print(f"error: {e} (lower --size or raise --vocab-top-k)", file=sys.stderr)

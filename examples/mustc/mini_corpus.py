@@ -34,8 +34,14 @@ class Talk:
     seed: int
 
 
-def split_sizes(size: int) -> dict[str, int]:
+def split_sizes(size: int, tst_common: int | None = None) -> dict[str, int]:
+    """Segments per split: the evaluation splits a share of ``size`` each (``tst_common``: an
+    exact tst-COMMON size instead, e.g. large enough to resolve 1 BLEU), train the rest."""
     sizes = {s: max(1, round(size * f)) for s, f in EVAL_FRACTIONS.items()}
+    if tst_common is not None:
+        if tst_common < 1:
+            raise ValueError(f"the tst-COMMON size must be positive, got {tst_common}")
+        sizes["tst-COMMON"] = tst_common
     sizes["train"] = size - sum(sizes.values())
     if sizes["train"] < 1:
         raise ValueError(f"--size {size} is too small for four splits (need at least 4)")
@@ -43,13 +49,13 @@ def split_sizes(size: int) -> dict[str, int]:
 
 
 def plan_talks(pairs: Sequence[tuple[str, str]], voices: dict[str, list], size: int,
-               seed: int) -> list[Talk]:
+               seed: int, tst_common: int | None = None) -> list[Talk]:
     """Assign sentences and speakers. Eval sentences never occur in train; train reuses its
     sentences (with other voices) only when ``size`` exceeds the pairs available."""
     rng = random.Random(seed)
     order = list(pairs)
     rng.shuffle(order)
-    sizes = split_sizes(size)
+    sizes = split_sizes(size, tst_common)
     n_eval = sum(v for s, v in sizes.items() if s != "train")
     if n_eval >= len(order):
         raise ValueError(f"{len(order)} sentence pairs cannot fill {n_eval} evaluation segments")
@@ -107,10 +113,10 @@ def _render_job(job: tuple[Talk, Callable]) -> tuple[np.ndarray, list[dict]]:
 
 def build_corpus(out: Path, lang: str, pairs: Sequence[tuple[str, str]],
                  voices: dict[str, list], speak: Callable, size: int, seed: int = 1,
-                 num_workers: int = 1, progress: Callable[[Iterable, int], Iterable] = None
-                 ) -> dict[str, int]:
+                 num_workers: int = 1, progress: Callable[[Iterable, int], Iterable] = None,
+                 tst_common: int | None = None) -> dict[str, int]:
     """Write ``out/en-{lang}/data/{split}/{wav,txt}``; return segments per split."""
-    talks = plan_talks(pairs, voices, size, seed)
+    talks = plan_talks(pairs, voices, size, seed, tst_common)
     lang_root = Path(out) / f"en-{lang}" / "data"
     for split in SPLITS:
         (lang_root / split / "wav").mkdir(parents=True, exist_ok=True)
