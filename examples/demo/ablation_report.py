@@ -3,14 +3,18 @@
 row per variant, each cell the mean over seeds with the per-seed values, and a PNG of the modal
 network's accuracy (train log) and the T-enc space's MMD^2 (epoch checkpoints) over updates.
 
-    python examples/demo/ablation_report.py --runs demo/ablations.jsonl --out docs/ablations
+    python examples/demo/ablation_report.py --runs demo/ablations.jsonl --out docs/ablations \
+        --hyps demo/ablation_hyps --references demo/mini/en-de/tst-COMMON_st.tsv
 """
 import argparse
 import json
+import sys
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 COLUMNS = [  # (header, getter)
     ("ST BLEU", lambda r: r["scores"]["st_bleu_tst-COMMON"]["score"]),
@@ -98,13 +102,62 @@ def plot(runs, path: Path, variants=("none", "hard", "soft"), seed=1):
     fig.savefig(path, dpi=110)
 
 
+def power_table(runs, hyps_dir: Path, references, baseline: str = "none") -> str:
+    """Per variant: BLEU delta to the baseline per seed and pooled over seeds, ST and MT, with
+    the paired-bootstrap 95 % interval (its half-width: the smallest resolvable difference)."""
+    from power import paired_delta, pooled_delta, sentence_stats
+
+    def read(variant, seed, kind):
+        path = hyps_dir / f"{variant}_s{seed}{'' if kind == 'st' else '.' + kind}.txt"
+        return path.read_text(encoding="utf-8").splitlines() if path.is_file() else None
+
+    seeds = sorted({r["seed"] for r in runs})
+    variants = [v for v in dict.fromkeys(r["variant"] for r in runs) if v != baseline]
+    lines = [f"| variant | {' | '.join(f'ST delta s{s}' for s in seeds)} | ST delta pooled [95% CI], p "
+             f"| MT delta pooled [95% CI], p |", "|---" * (len(seeds) + 3) + "|"]
+    mdds = []
+    for variant in variants:
+        cells = []
+        for seed in seeds:
+            base, hyps = read(baseline, seed, "st"), read(variant, seed, "st")
+            if base is None or hyps is None:
+                cells.append("-")
+                continue
+            d = paired_delta(sentence_stats(base, references), sentence_stats(hyps, references))
+            mdds.append(d["mdd"])
+            cells.append(f"{d['delta']:+.2f} (p {d['p_value']:.2f})")
+        for kind in ("st", "mt"):
+            pairs = [(read(baseline, s, kind), read(variant, s, kind)) for s in seeds]
+            pairs = [(b, h) for b, h in pairs if b is not None and h is not None]
+            if not pairs:
+                cells.append("-")
+                continue
+            d = pooled_delta(pairs, references)
+            cells.append(f"{d['delta']:+.2f} [{d['ci95'][0]:+.2f}, {d['ci95'][1]:+.2f}], p {d['p_value']:.3f} ({len(pairs)} seeds)")
+        lines.append(f"| {variant} | " + " | ".join(cells) + " |")
+    if mdds:
+        lines.append("")
+        lines.append(f"Minimal detectable ST BLEU difference of one seed's test set (half-width of the "
+                     f"paired 95% interval, {len(references)} sentences): median {np.median(mdds):.2f}, "
+                     f"range {min(mdds):.2f}-{max(mdds):.2f} over {len(mdds)} comparisons.")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--runs", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True, help="writes OUT.md and OUT.png")
+    p.add_argument("--hyps", type=Path, help="the sweep's ablation_hyps directory: adds the paired "
+                   "BLEU deltas to none, per seed and pooled (needs --references)")
+    p.add_argument("--references", type=Path, help="the test manifest (tst-COMMON_st.tsv)")
     args = p.parse_args(argv)
     runs = [json.loads(line) for line in args.runs.read_text().splitlines() if line.strip()]
     text = table(runs)
+    if args.hyps:
+        from scoring import read_manifest
+
+        refs = [r["tgt_text"] for r in read_manifest(args.references)]
+        text += "\n\n" + power_table(runs, args.hyps, refs)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     Path(str(args.out) + ".md").write_text(text + "\n")
     plot(runs, Path(str(args.out) + ".png"))
