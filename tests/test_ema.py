@@ -126,3 +126,57 @@ def test_analyze_last_and_ema_weights_side_by_side(save_dir, corpus, tmp_path):
     with pytest.raises(ModelError, match=r"plain.pt holds no EMA weights.*--store-ema"):
         analyze(["--checkpoint", str(plain), "--weights", "ema", "--data-dir", str(corpus),
                  "--split", SPLIT, "--cpu"])
+
+
+def test_validate_on_ema(save_dir, corpus, tmp_path):
+    """--validate-on-ema validates fairseq's EMA model (fairseq's task hook ``uses_ema``): with
+    the EMA a copy of the model (--ema-start-update beyond the run) the valid loss is the plain
+    run's (fairseq's copy is made in training mode: validation must not see dropout); with the
+    decaying EMA it differs, training does not."""
+    for name, start in (("copy", "100"), ("decayed", "2")):
+        run_cli("fairseq-train", train_args(
+            corpus, tmp_path / name, "--alignment", "soft", "--max-update", "3", "--store-ema",
+            "--ema-decay", str(DECAY), "--ema-start-update", start, "--validate-on-ema",
+            "--eval-bleu", "--eval-bleu-args", '{"beam": 1, "max_len_b": 5}'))
+    for epoch in (1, 2, 3):
+        val_loss = _load(tmp_path / "copy" / f"checkpoint{epoch}.pt")["extra_state"]["val_loss"]
+        assert val_loss == pytest.approx(_load(save_dir / f"checkpoint{epoch}.pt")["extra_state"]["val_loss"])
+    plain, decayed = _load(save_dir / "checkpoint3.pt"), _load(tmp_path / "decayed" / "checkpoint3.pt")
+    assert decayed["extra_state"]["val_loss"] != pytest.approx(plain["extra_state"]["val_loss"], abs=1e-3)
+    key = "decoder.layers.0.fc1.weight"
+    torch.testing.assert_close(decayed["model"][key], plain["model"][key])
+    torch.testing.assert_close(decayed["extra_state"]["ema"][key], plain["extra_state"]["ema"][key])
+
+
+def test_validate_on_ema_needs_store_ema(corpus):
+    from conftest import build_in_process
+
+    with pytest.raises(ValueError, match="--validate-on-ema needs --store-ema"):
+        build_in_process(corpus, "--validate-on-ema")
+
+
+def test_validation_loss_and_bleu_come_from_the_ema_model(corpus):
+    """fairseq's SequenceGenerator ignores the models inference_step is given: --eval-bleu on the
+    EMA needs a generator of its own."""
+    import copy
+
+    from conftest import build_in_process, first_batch
+
+    from fairseq_salign.tasks.dev_bleu import bleu_statistics, parse_generation_args
+
+    options = '{"beam": 1, "max_len_b": 8}'
+    task, model, criterion = build_in_process(corpus, "--store-ema", "--validate-on-ema",
+                                              "--eval-bleu", "--eval-bleu-args", options)
+    criterion.eval()  # as fairseq's trainer validates
+    ema = copy.deepcopy(model)
+    with torch.no_grad():
+        for p in ema.parameters():
+            p.add_(torch.randn_like(p))
+    sample = first_batch(task, "dev_st")
+    log = task.valid_step(sample, model, criterion, ema_model=ema)[2]
+    ema_bleu = bleu_statistics(task, task.build_generator([ema], parse_generation_args(options)),
+                               ema, sample, task._bleu_bpe)
+    model_bleu = bleu_statistics(task, task._bleu_generator, model, sample, task._bleu_bpe)
+    assert {k: log[k] for k in ema_bleu} == ema_bleu != model_bleu
+    assert log["loss"] == task.valid_step(sample, ema, criterion)[2]["loss"]
+    assert log["loss"] != task.valid_step(sample, model, criterion)[2]["loss"]
