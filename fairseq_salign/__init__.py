@@ -4,7 +4,8 @@ Importing the package registers the task ``speech_to_text_salign``, the model ``
 (archs ``s2t_salign_xs|s|m``), the criterion ``salign`` and the optimizer ``salign_adam``
 (fairseq's ``--user-dir`` imports only ``tasks/`` and ``models/`` by itself). It also makes fairseq load checkpoints with torch's
 weights-only unpickler, makes ``--help`` list the plugin's options, and lets fairseq's default
-DDP backend run on CPU processes (gloo) as well as on GPUs.
+DDP backend run on CPU processes (gloo) as well as on GPUs, and makes fairseq's EMA
+(``--store-ema``) decay this model's tied embedding matrix once per update (``ema.py``).
 """
 try:
     import fairseq  # noqa: F401
@@ -15,11 +16,12 @@ except ImportError as err:  # pragma: no cover - depends on the environment
         "(or run `make install`, which does it from requirements/fairseq.txt)"
     ) from err
 
-from . import checkpoint_safety, cli_help, cpu_ddp
+from . import checkpoint_safety, cli_help, cpu_ddp, ema
 
 checkpoint_safety.install()
 cli_help.install()
 cpu_ddp.install()
+ema.install()
 
 from . import criterions, models, optim, tasks  # noqa: E402,F401
 

@@ -4,6 +4,7 @@
 
     hub = SAlignHub.from_pretrained("exported-model/")          # a salign-export directory
     hub = SAlignHub.from_checkpoint("avg.pt", "ROOT/en-de")     # or a checkpoint + data dir
+    hub = SAlignHub.from_checkpoint("last.pt", "ROOT/en-de", ema=True)  # its --store-ema weights
     hub.translate("talk.wav")                                   # speech -> translation
     hub.translate([wave_44k], sample_rate=44100, beam=8)        # arrays at any rate, batched
     hub.transcribe(["a.flac", "b.wav"])                         # speech -> transcript (CTC)
@@ -59,9 +60,10 @@ class SAlignHub(torch.nn.Module):
         return cls(model, task, cfg, layout.metadata).to(_device(device))
 
     @classmethod
-    def from_checkpoint(cls, checkpoint, data_dir, device=None) -> "SAlignHub":
-        """Load a training checkpoint with the prepared data directory it was trained on."""
-        model, cfg, task = load_salign(str(checkpoint), str(data_dir), {"infer_mode": "st"})
+    def from_checkpoint(cls, checkpoint, data_dir, device=None, ema: bool = False) -> "SAlignHub":
+        """Load a training checkpoint with the prepared data directory it was trained on;
+        ``ema``: its EMA weights (saved with ``--store-ema``) instead of the model's."""
+        model, cfg, task = load_salign(str(checkpoint), str(data_dir), {"infer_mode": "st"}, ema)
         return cls(model, task, cfg).to(_device(device))
 
     @property

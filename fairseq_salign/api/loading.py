@@ -47,15 +47,28 @@ def read_salign_state(checkpoint: str, overrides: Optional[Dict[str, Any]] = Non
     return state
 
 
+def read_weights(state: dict, path, ema: bool) -> dict:
+    """``state`` itself, or with ``ema`` a copy whose model weights are the EMA weights that
+    ``--store-ema`` saved (a ``ModelError`` naming the file if it has none)."""
+    if not ema:
+        return state
+    from ..ema import use_ema_weights
+
+    try:
+        return use_ema_weights(state, path)
+    except ValueError as err:
+        raise ModelError(str(err)) from None
+
+
 def load_salign(
-    checkpoint: str, data_dir: str, overrides: Optional[Dict[str, Any]] = None
+    checkpoint: str, data_dir: str, overrides: Optional[Dict[str, Any]] = None, ema: bool = False
 ) -> Tuple[torch.nn.Module, Any, Any]:
     """Load one ``s2t_salign`` checkpoint with its task, reading data from ``data_dir``.
 
     The checkpoint's task config points to the directory it was trained on; overriding ``data``
     lets a user run it on another copy of the prepared data or on an exported model directory
     (same vocabulary). Anything that is not an S-Align checkpoint is refused before fairseq
-    tries to build it.
+    tries to build it. ``ema``: load the EMA weights (``--store-ema``) instead of ``model``.
     """
     from fairseq import checkpoint_utils
 
@@ -67,7 +80,7 @@ def load_salign(
     if not data.is_dir():
         raise ModelError(f"data directory {data} not found (the prepared dir with config_st.yaml)")
     overrides = {"data": str(data), **(overrides or {})}
-    state = read_salign_state(str(path), overrides)
+    state = read_weights(read_salign_state(str(path), overrides), path, ema)
     try:
         models, cfg, task = checkpoint_utils.load_model_ensemble_and_task(
             [str(path)], arg_overrides=overrides, state=state

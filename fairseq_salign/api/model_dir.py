@@ -4,7 +4,8 @@
     config_st.yaml      the data config, its files named relative to the directory
     spm_*.model/.txt    the joint SentencePiece model and fairseq dictionary
     [global CMVN .npz]  when the config normalises with global statistics
-    salign_model.json   metadata: architecture, parameters, input features, training data, scores
+    salign_model.json   metadata: architecture, parameters, input features, weights (model or
+                        the EMA of --store-ema), training data, scores
     README.md           the same, for people, with how to call the model
 
 fairseq resolves the SentencePiece path (``bpe_tokenizer.sentencepiece_model``) against the
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from .loading import ModelError, read_salign_state
+from .loading import ModelError, read_salign_state, read_weights
 
 CHECKPOINT = "model.pt"
 CONFIG = "config_st.yaml"
@@ -153,7 +154,8 @@ def _readme(meta: dict) -> str:
     arch = ", ".join(f"{k}={v}" for k, v in meta["architecture"].items())
     rows = [("architecture", arch), ("parameters", f"{meta['parameters']:,}"),
             ("alignment", meta.get("alignment")), ("input", meta["input_features"]),
-            ("updates", meta.get("updates")), ("training data", meta.get("training_data")),
+            ("updates", meta.get("updates")), ("weights", meta.get("weights")),
+            ("training data", meta.get("training_data")),
             ("sacreBLEU signature", meta.get("sacrebleu_signature"))]
     rows += [(f"score: {k}", v) for k, v in (meta.get("scores") or {}).items()]
     cell = lambda v: str(v).replace("|", "\\|")  # noqa: E731  (a signature is |-separated)
@@ -182,18 +184,19 @@ def _replace_dir(tmp: Path, out: Path, force: bool) -> None:
 
 
 def export_model_dir(checkpoint, data_dir, out, info: Optional[dict] = None,
-                     force: bool = False) -> ModelDir:
+                     force: bool = False, ema: bool = False) -> ModelDir:
     """Write the model directory ``out`` from a checkpoint and the data directory it was trained
     on. ``info``: extra metadata (``name``, ``training_data``, ``sacrebleu_signature``,
-    ``scores``). Written under a temporary name and renamed, so an interrupted export never
-    leaves a directory that looks complete."""
+    ``scores``). ``ema``: export the checkpoint's EMA weights (``--store-ema``), recorded as
+    ``"weights": "ema"``. Written under a temporary name and renamed, so an interrupted export
+    never leaves a directory that looks complete."""
     import torch
     import yaml
 
     data_dir, out = Path(data_dir), Path(out)
     if out.exists() and not force:
         raise ModelError(f"{out} exists; pass --force to replace it")
-    state = read_salign_state(str(checkpoint))
+    state = read_weights(read_salign_state(str(checkpoint)), checkpoint, ema)
     source = data_dir / (state["cfg"]["task"].get("config_yaml") or CONFIG)
     if not source.is_file():
         raise ModelError(f"data directory {data_dir}: no {source.name} (the prepared directory "
@@ -209,7 +212,7 @@ def export_model_dir(checkpoint, data_dir, out, info: Optional[dict] = None,
         torch.save(state, tmp / CHECKPOINT)
         n_params = sum(v.numel() for k, v in state["model"].items()
                        if v.is_floating_point() and not k.endswith("_float_tensor"))
-        meta = _describe(state, config, n_params, dict(info or {}))
+        meta = _describe(state, config, n_params, {"weights": "ema" if ema else "model", **(info or {})})
         (tmp / METADATA).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         (tmp / README).write_text(_readme(meta), encoding="utf-8")
         _replace_dir(tmp, out, force)

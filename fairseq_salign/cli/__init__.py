@@ -26,6 +26,9 @@ def add_model_args(parser, data_dir_help: str) -> None:
     group.add_argument("--model-dir", help="a model directory written by salign-export")
     group.add_argument("--checkpoint", help="s2t_salign checkpoint (.pt)")
     group.add_argument("--data-dir", help=data_dir_help)
+    group.add_argument("--ema", action="store_true",
+                       help="with --checkpoint: the EMA weights fairseq-train saved with "
+                       "--store-ema, not the model's")
 
 
 def model_source(args):
@@ -34,6 +37,9 @@ def model_source(args):
         if args.checkpoint or args.data_dir:
             raise CliError("--model-dir holds the checkpoint and its data config: do not also "
                            "pass --checkpoint or --data-dir")
+        if args.ema:
+            raise CliError("--ema: a model directory holds one set of weights; export the EMA "
+                           "weights with salign-export --ema and use that directory")
         from ..api.model_dir import open_model_dir
 
         layout = open_model_dir(args.model_dir)

@@ -9,8 +9,12 @@ are not comparable axis by axis, but the metrics are.
     salign-analyze --checkpoint none/avg.pt soft/avg.pt --label baseline S-Align \\
         --data-dir ROOT/en-de --split tst-COMMON_st --out-json gap.json --out-png gap.png
 
+With ``--weights ema`` a checkpoint is judged on the EMA weights fairseq-train saved with
+``--store-ema``: the adversarial game oscillates, and its last weights can look far more
+separable than an average of recent ones.
+
 JSON: {"split", "data_dir", "seed", "max_utterances", "models": [{"label", "checkpoint",
-"n_sentences", "dim", "probe_accuracy", "retrieval_top1", "retrieval_chance", "mmd2_rbf",
+"weights", "n_sentences", "dim", "probe_accuracy", "retrieval_top1", "retrieval_chance", "mmd2_rbf",
 "paired_cosine", "centroid_gap"}, ...]}, one entry per checkpoint in the order given.
 """
 from __future__ import annotations
@@ -25,6 +29,7 @@ from . import CliError, load_salign, pick_device, run_main
 
 logger = logging.getLogger("fairseq_salign.cli.analyze")
 
+WEIGHTS = ("model", "ema")
 METRIC_COLUMNS = [  # (key, header, format)
     ("n_sentences", "N", "{:d}"),
     ("probe_accuracy", "probe acc", "{:.3f}"),
@@ -48,6 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="one or more model directories written by salign-export (their "
                         "checkpoints are read with --data-dir's split and vocabulary)")
     p.add_argument("--label", nargs="+", help="one name per model (default: file names)")
+    p.add_argument("--weights", nargs="+", choices=WEIGHTS, default=["model"],
+                   help="model: the checkpoint's weights; ema: the EMA weights fairseq-train "
+                   "saved with --store-ema. One for all models or one per model, e.g. the same "
+                   "checkpoint twice with --weights model ema (default: model)")
     p.add_argument("--data-dir", required=True, help="prepared data dir (config_st.yaml, *.tsv)")
     p.add_argument("--split", default="tst-COMMON_st", help="manifest name without .tsv")
     p.add_argument("--max-utterances", type=int, help="seeded random subset of the split")
@@ -67,14 +76,25 @@ def _checkpoints(args) -> List[str]:
     return [str(open_model_dir(d).checkpoint) for d in args.model_dir]
 
 
-def _labels(args) -> List[str]:
+def _weights(args) -> List[str]:
+    n = len(args.checkpoint)
+    if len(args.weights) not in (1, n):
+        raise CliError(f"{len(args.weights)} --weights values for {n} checkpoints: give one for "
+                       "all or one per checkpoint")
+    if args.model_dir and "ema" in args.weights:
+        raise CliError("--weights ema: a model directory holds one set of weights; export the "
+                       "EMA weights with salign-export --ema, or pass --checkpoint")
+    return list(args.weights) * (n // len(args.weights))
+
+
+def _labels(args, weights: List[str]) -> List[str]:
     if args.label is None:
         if args.model_dir:
             return [Path(d).name for d in args.model_dir]
         names = [Path(c).name for c in args.checkpoint]
-        if len(set(names)) < len(names):  # e.g. several checkpoint_best.pt: use dir/name
+        if len(set(zip(names, weights))) < len(names):  # several checkpoint_best.pt: dir/name
             names = [str(Path(*Path(c).parts[-2:])) for c in args.checkpoint]
-        return names
+        return [f"{name} (ema)" if w == "ema" else name for name, w in zip(names, weights)]
     if len(args.label) != len(args.checkpoint):
         raise CliError(f"{len(args.label)} --label values for {len(args.checkpoint)} checkpoints")
     return list(args.label)
@@ -89,15 +109,16 @@ def _check_split(data_dir: Path, split: str) -> None:
         raise CliError(f"split '{split}' not found: no {manifest} (splits: {splits})")
 
 
-def analyze_checkpoint(checkpoint: str, args, device) -> tuple:
-    """Metrics and paired vectors of one checkpoint on the split."""
+def analyze_checkpoint(checkpoint: str, args, device, weights: str = "model") -> tuple:
+    """Metrics and paired vectors of one checkpoint (its ``weights``) on the split."""
     from ..analysis.metrics import MIN_PAIRS, gap_metrics
     from ..analysis.vectors import paired_vectors, select_indices, use_eval_transforms
     from ..data.audio import FRAME_SHIFT_SAMPLES
 
     # the multi-task dataset pairs each utterance's features with its transcript
     model, _, task = load_salign(
-        checkpoint, args.data_dir, {"infer_mode": None, "training_stage": "multitask"}
+        checkpoint, args.data_dir, {"infer_mode": None, "training_stage": "multitask"},
+        ema=weights == "ema",
     )
     model.to(device)
     task.load_dataset(args.split)
@@ -127,7 +148,8 @@ def analyze(argv: Optional[List[str]] = None) -> int:
     if args.max_utterances is not None and args.max_utterances < 1:
         raise CliError("--max-utterances must be positive")
     args.checkpoint = _checkpoints(args)
-    labels = _labels(args)
+    weights = _weights(args)
+    labels = _labels(args, weights)
     data_dir = Path(args.data_dir)
     if not data_dir.is_dir():
         raise CliError(f"data directory {data_dir} not found")
@@ -136,10 +158,10 @@ def analyze(argv: Optional[List[str]] = None) -> int:
     rows, panels = [], []
     from ..analysis.plot import Panel
 
-    for label, checkpoint in zip(labels, args.checkpoint):
-        logger.info(f"{label}: encoding {args.split} with {checkpoint} on {device}")
-        metrics, vectors = analyze_checkpoint(checkpoint, args, device)
-        rows.append({"label": label, "checkpoint": str(checkpoint), **metrics})
+    for label, checkpoint, which in zip(labels, args.checkpoint, weights):
+        logger.info(f"{label}: encoding {args.split} with {checkpoint} ({which}) on {device}")
+        metrics, vectors = analyze_checkpoint(checkpoint, args, device, which)
+        rows.append({"label": label, "checkpoint": str(checkpoint), "weights": which, **metrics})
         panels.append(Panel(label, vectors.speech, vectors.text, metrics))
     print(f"modality gap on {args.split} (textual-encoder output, mean-pooled):")
     print(format_table(rows))

@@ -4,10 +4,11 @@
         --training-data "MuST-C v1 En-De train" --sacrebleu-signature "nrefs:1|..." \\
         --score "tst-COMMON ST BLEU=22.1"
 
-writes the checkpoint without optimizer state or training-only paths, the SentencePiece model
-and vocabulary, the data config with relative paths (and global CMVN statistics if the config
-uses them), ``salign_model.json`` and ``README.md`` (``fairseq_salign.api.model_dir``). Load it
-with ``SAlignHub.from_pretrained(DIR)`` or ``salign-translate --model-dir DIR``.
+writes the checkpoint (with ``--ema`` its EMA weights) without optimizer state or
+training-only paths, the SentencePiece model and vocabulary, the data config with relative paths
+(and global CMVN statistics if the config uses them), ``salign_model.json`` and ``README.md``
+(``fairseq_salign.api.model_dir``). Load it with ``SAlignHub.from_pretrained(DIR)``,
+``salign-translate --model-dir DIR`` or ``fairseq-generate --path DIR/model.pt``.
 """
 from __future__ import annotations
 
@@ -27,6 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", required=True,
                    help="the prepared data dir the model was trained on (config_st.yaml, spm)")
     p.add_argument("--out", type=Path, required=True, help="model directory to write")
+    p.add_argument("--ema", action="store_true",
+                   help="export the EMA weights fairseq-train saved with --store-ema, not the "
+                   "checkpoint's model weights")
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
     p.add_argument("--name", help="a title for the README")
     p.add_argument("--training-data", help="what the model was trained on (free text)")
@@ -56,7 +60,7 @@ def export(argv: Optional[List[str]] = None) -> int:
     info = {"name": args.name, "training_data": args.training_data,
             "sacrebleu_signature": args.sacrebleu_signature, "scores": _scores(args.score)}
     layout = export_model_dir(args.checkpoint, args.data_dir, args.out,
-                              {k: v for k, v in info.items() if v}, force=args.force)
+                              {k: v for k, v in info.items() if v}, force=args.force, ema=args.ema)
     files = sorted(p.name for p in layout.root.iterdir())
     print(f"wrote {layout.root}: {', '.join(files)}")
     return 0

@@ -156,7 +156,7 @@ def translate(argv: Optional[List[str]] = None) -> int:
     _check_outputs(args.files, args.output_dir)
     checkpoint, data_dir = model_source(args)
     device = pick_device(args.cpu)
-    model, cfg, task = load_salign(checkpoint, data_dir, {"infer_mode": "st"})
+    model, cfg, task = load_salign(checkpoint, data_dir, {"infer_mode": "st"}, ema=args.ema)
     hub = SAlignHub(model, task, cfg).to(device)
     if hub.featurizer is None:
         raise CliError(str(hub.featurizer_error))

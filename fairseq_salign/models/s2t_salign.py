@@ -76,6 +76,17 @@ class S2TSAlignModel(FairseqEncoderDecoderModel):
         extra["encoder_out"] = encoder_out
         return logits, extra
 
+    def upgrade_state_dict_named(self, state_dict, name):
+        """Fill in any missing ``*.version`` buffer with the model's own before fairseq's
+        upgrades run. fairseq's EMA (``--store-ema``) leaves the version buffers out of the
+        weights it loads back into its copy after every update, and ``TransformerDecoder`` reads
+        a missing version as a pre-2019 checkpoint and deletes its final LayerNorm: the EMA model
+        lost ``decoder.layer_norm`` and was saved without it."""
+        for key, buffer in self.named_buffers(prefix=name):
+            if key.endswith(".version") and key not in state_dict:
+                state_dict[key] = buffer.detach().clone()
+        super().upgrade_state_dict_named(state_dict, name)
+
     def set_num_updates(self, num_updates):
         super().set_num_updates(num_updates)
         self.num_updates = num_updates

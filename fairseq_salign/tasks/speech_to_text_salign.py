@@ -129,8 +129,16 @@ class SpeechToTextSAlignConfig(FairseqDataclass):
         default='{"beam": 5}',
         metadata={"help": "--eval-bleu: generation options as JSON, e.g. '{\"beam\": 8}'"},
     )
+    validate_on_ema: bool = field(
+        default=False,
+        metadata={
+            "help": "validate (loss, --eval-bleu, so also checkpoint_best) on the EMA weights "
+            "that --store-ema keeps instead of the last weights; needs --store-ema"
+        },
+    )
     seed: int = II("common.seed")
     train_subset: str = II("dataset.train_subset")
+    store_ema: bool = II("ema.store_ema")
 
 
 @register_task("speech_to_text_salign", dataclass=SpeechToTextSAlignConfig)
@@ -188,6 +196,8 @@ class SpeechToTextSAlignTask(SpeechToTextTask):
             problems.append("--data-sampling-temperature must be > 0")
         if cfg.text_frames_per_token is not None and cfg.text_frames_per_token <= 0:
             problems.append("--text-frames-per-token must be > 0")
+        if cfg.validate_on_ema and not cfg.store_ema:
+            problems.append("--validate-on-ema needs --store-ema (and --ema-decay)")
         if problems:
             raise ValueError("speech_to_text_salign: " + "; ".join(problems))
 
@@ -337,11 +347,35 @@ class SpeechToTextSAlignTask(SpeechToTextTask):
                 logger.warning(warning)
         super().optimizer_step(optimizer, model, update_num)
 
-    def valid_step(self, sample, model, criterion):
+    # fairseq's trainer passes its EMA model (--store-ema) to train_step and valid_step only
+    # when the task asks for it with ``uses_ema``
+    @property
+    def uses_ema(self) -> bool:
+        return self.cfg.validate_on_ema
+
+    def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False, ema_model=None):
+        return super().train_step(sample, model, criterion, optimizer, update_num, ignore_grad)
+
+    def valid_step(self, sample, model, criterion, ema_model=None):
+        generator = getattr(self, "_bleu_generator", None)
+        if ema_model is not None:  # --validate-on-ema
+            ema_model.set_num_updates(getattr(model, "num_updates", 0))
+            model, generator = ema_model, self._ema_bleu_generator(ema_model)
         loss, sample_size, logging_output = super().valid_step(sample, model, criterion)
         if self.cfg.eval_bleu:
-            logging_output.update(bleu_statistics(self, self._bleu_generator, model, sample, self._bleu_bpe))
+            logging_output.update(bleu_statistics(self, generator, model, sample, self._bleu_bpe))
         return loss, sample_size, logging_output
+
+    def _ema_bleu_generator(self, ema_model):
+        """fairseq's SequenceGenerator decodes with the models it was built with, whatever
+        ``inference_step`` is given: the EMA model needs its own (built once; fairseq updates
+        its one EMA copy in place)."""
+        if not self.cfg.eval_bleu:
+            return None
+        if getattr(self, "_ema_generator_model", None) is not ema_model:
+            self._ema_generator = self.build_generator([ema_model], parse_generation_args(self.cfg.eval_bleu_args))
+            self._ema_generator_model = ema_model
+        return self._ema_generator
 
     def reduce_metrics(self, logging_outputs, criterion):
         super().reduce_metrics(logging_outputs, criterion)
