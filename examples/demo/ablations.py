@@ -34,6 +34,8 @@ VARIANTS = {
     "soft": ("soft", []),  # the demo's optimizer: --optimizer salign_adam (modal network beta1 0)
     # the game as before issue 20: the modal network in the task's Adam group (beta1 0.9)
     "soft-oneadam": ("soft", ["--optimizer", "adam"]),
+    # judged on averaged weights: fairseq's EMA (the last checkpoints' EMA weights, averaged)
+    "soft-ema": ("soft", ["--store-ema", "--ema-decay", "0.99"]),
     "moments": ("moments", []),
     "mmd": ("mmd", []),
     "soft+moments": ("soft+moments", []),
@@ -122,7 +124,8 @@ def main(argv=None) -> int:
                 continue
             mode, extra = VARIANTS[variant]
             name = f"ablation-{variant}-s{seed}"
-            pipe.train_st(mode, name=name, extra_args=extra, seed=seed, keep_epochs=10)
+            pipe.train_st(mode, name=name, extra_args=extra, seed=seed, keep_epochs=10,
+                          average_ema="--store-ema" in extra)
             scores = pipe.evaluate(name, CONDITIONS, keep_hypotheses=True)
             hyps = scores.pop("st_hyps_tst-COMMON")
             mt_hyps = scores.pop("mt_hyps_tst-COMMON", None)

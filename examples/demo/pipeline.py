@@ -204,11 +204,12 @@ class Pipeline:
         return "" if self.front_end == "fbank" else f"_{self.front_end}"
 
     def train_st(self, mode: str, name: str = None, extra_args=(), seed=None, keep_epochs=None,
-                 updates: int = None) -> None:
+                 updates: int = None, average_ema: bool = False) -> None:
         """Stage 2 in one alignment mode into checkpoints/NAME (NAME defaults to the mode);
         ``extra_args`` come last on the command line, so they override the demo's. ``updates``:
         a budget in updates instead of --st-epochs (runs whose epochs differ in length, as with
-        extra ASR/MT data at other ratios), checkpoints every quarter, the last N averaged."""
+        extra ASR/MT data at other ratios), checkpoints every quarter, the last N averaged.
+        ``average_ema``: average the checkpoints' EMA weights (the run needs --store-ema)."""
         name = name or mode
         e = self.args.st_epochs
         by_updates = updates is not None
@@ -240,7 +241,8 @@ class Pipeline:
             inputs = ["--inputs", *last[-self.args.average:]]
         else:
             inputs = ["--save-dir", save_dir, "--num-epochs", self.args.average]
-        self.run(f"average_{name}{self.result_suffix}", [BIN / "salign-average", *inputs,
+        ema = ["--ema"] if average_ema else []  # the EMA weights of --store-ema, averaged
+        self.run(f"average_{name}{self.result_suffix}", [BIN / "salign-average", *inputs, *ema,
                                      "--output", save_dir / "average.pt"], show=None)
 
     def st_updates_per_epoch(self) -> int:
