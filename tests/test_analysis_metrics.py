@@ -5,7 +5,9 @@ import pytest
 from fairseq_salign.analysis import (
     centroid_gap,
     gap_metrics,
+    mlp_probe_accuracy,
     mmd2_rbf,
+    modal_network_accuracy,
     paired_cosine,
     probe_accuracy,
     retrieval_accuracy,
@@ -40,6 +42,42 @@ def test_shifted_distribution_is_separable():
     assert centroid_gap(speech, text) > 1.5
 
 
+def _token_states(n=24, dim=8, seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.normal(size=(int(t), dim)).astype(np.float32) for t in rng.integers(3, 9, size=n)]
+
+
+def test_fresh_classifiers_are_at_chance_on_identical_speech_and_text():
+    """A pair gets one prediction: identical inputs give exactly one right answer per pair."""
+    speech = _gaussian(n=30)
+    assert mlp_probe_accuracy(speech, speech.copy(), seed=1) == 0.5
+    tokens = _token_states()
+    assert modal_network_accuracy(tokens, [t.copy() for t in tokens], seed=1) == 0.5
+
+
+def test_fresh_classifiers_separate_shifted_speech_and_text():
+    speech, text = _gaussian(n=40, seed=1), _gaussian(n=40, seed=2)
+    text[:, 0] += 6.0
+    assert mlp_probe_accuracy(speech, text, seed=1) > 0.97
+    tokens = _token_states()
+    shifted = [t + np.eye(8, dtype=np.float32)[0] * 3.0 for t in _token_states(seed=1)]
+    assert modal_network_accuracy(tokens, shifted, seed=1) > 0.97
+
+
+def test_fresh_modal_network_is_deterministic_and_leaves_torch_rng_alone():
+    import torch
+
+    tokens, other = _token_states(n=12), _token_states(n=12, seed=3)
+    torch.manual_seed(5)
+    expected = torch.rand(1)
+    torch.manual_seed(5)
+    first = modal_network_accuracy(tokens, other, seed=2, max_epochs=3)
+    assert torch.rand(1) == expected
+    assert first == modal_network_accuracy(tokens, other, seed=2, max_epochs=3)
+    with pytest.raises(ValueError, match="at least 4 sentences"):
+        modal_network_accuracy(tokens[:3], other[:3])
+
+
 def test_mmd_unbiased_is_below_a_shifted_pair_and_grows_with_the_shift():
     x, y = _gaussian(seed=3), _gaussian(seed=4)
     values = [mmd2_rbf(x, y + shift) for shift in (0.0, 0.5, 1.0, 3.0)]
@@ -57,7 +95,7 @@ def test_gap_metrics_deterministic_and_in_range():
     first, again = gap_metrics(speech, text, seed=7), gap_metrics(speech, text, seed=7)
     assert first == again
     assert first["n_sentences"] == 30 and first["retrieval_chance"] == pytest.approx(1 / 30)
-    for key in ("probe_accuracy", "retrieval_top1"):
+    for key in ("probe_accuracy", "mlp_probe_accuracy", "retrieval_top1"):
         assert 0.0 <= first[key] <= 1.0
     assert np.isfinite(first["mmd2_rbf"]) and -1.0 <= first["paired_cosine"] <= 1.0
 

@@ -32,12 +32,15 @@ def test_cli_two_checkpoints_table_json_png(save_dir, corpus, tmp_path):
          "--out-json", tmp_path / "gap.json", "--out-png", tmp_path / "gap.png"],
     )
     assert "probe acc" in out.stdout and "soft" in out.stdout and "epoch1" in out.stdout
+    assert "MLP acc" in out.stdout and "modal net acc" in out.stdout
     report = json.loads((tmp_path / "gap.json").read_text())
     assert report["split"] == SPLIT and report["seed"] == 3
     assert [m["label"] for m in report["models"]] == ["soft", "epoch1"]
     for metrics in report["models"]:
         assert metrics["n_sentences"] == TEST_SIZES["tst-COMMON"]
-        assert 0.0 <= metrics["probe_accuracy"] <= 1.0
+        assert metrics["weights"] == "model"
+        for probe in ("probe_accuracy", "mlp_probe_accuracy", "modal_network_accuracy"):
+            assert 0.0 <= metrics[probe] <= 1.0
         assert 0.0 <= metrics["retrieval_top1"] <= 1.0
         assert metrics["retrieval_chance"] == pytest.approx(1 / TEST_SIZES["tst-COMMON"])
         assert np.isfinite(metrics["mmd2_rbf"]) and np.isfinite(metrics["centroid_gap"])
@@ -60,7 +63,8 @@ def test_same_seed_same_report(save_dir, corpus, tmp_path):
 
 
 def test_vectors_are_paired_and_batching_invariant(save_dir, corpus):
-    """Small batches (reordered by length) give each utterance the vectors it gets alone."""
+    """Small batches (reordered by length) give each utterance the vectors and token states it
+    gets alone; the token states pool to the vectors."""
     from fairseq_salign.analysis.vectors import paired_vectors
 
     model, _, task = load_salign(
@@ -70,12 +74,17 @@ def test_vectors_are_paired_and_batching_invariant(save_dir, corpus):
     task.load_dataset(SPLIT)
     dataset = task.dataset(SPLIT)
     indices = list(range(len(dataset)))
-    batched = paired_vectors(model, dataset, indices, torch.device("cpu"), max_tokens=200)
+    batched = paired_vectors(model, dataset, indices, torch.device("cpu"), max_tokens=200, tokens=True)
     assert batched.ids == list(dataset.ids)
     for i in (0, 5, len(dataset) - 1):
-        alone = paired_vectors(model, dataset, [i], torch.device("cpu"))
+        alone = paired_vectors(model, dataset, [i], torch.device("cpu"), tokens=True)
         np.testing.assert_allclose(batched.speech[i], alone.speech[0], atol=1e-5)
         np.testing.assert_allclose(batched.text[i], alone.text[0], atol=1e-5)
+        np.testing.assert_allclose(batched.speech_tokens[i], alone.speech_tokens[0], atol=1e-5)
+        np.testing.assert_allclose(batched.text_tokens[i], alone.text_tokens[0], atol=1e-5)
+        np.testing.assert_allclose(batched.text_tokens[i].mean(0), batched.text[i], atol=1e-5)
+        np.testing.assert_allclose(batched.speech_tokens[i].mean(0), batched.speech[i], atol=1e-5)
+    assert paired_vectors(model, dataset, [0], torch.device("cpu")).speech_tokens is None
     assert not np.allclose(batched.speech[0], batched.speech[1])
 
 

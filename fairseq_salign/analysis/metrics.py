@@ -1,16 +1,18 @@
-"""Modality-gap metrics on paired sentence vectors (pure numpy / scikit-learn).
+"""Modality-gap metrics on paired sentence vectors (numpy / scikit-learn).
 
 ``speech[i]`` and ``text[i]`` are the pooled textual-encoder outputs of the same sentence. Each
-metric answers a different question: can a fresh classifier tell the modalities apart (probe),
-is the paired sentence still the nearest one across modalities (retrieval), and how far apart are
-the two distributions as a whole (MMD, centroid gap). S-Align should push the probe towards 0.5
-and MMD towards 0 without hurting retrieval.
+metric answers a different question: can a fresh classifier tell the modalities apart (linear
+and MLP probes, :mod:`.probes`), is the paired sentence still the nearest one across modalities
+(retrieval), and how far apart are the two distributions as a whole (MMD, centroid gap).
+S-Align should push the probes towards 0.5 and MMD towards 0 without hurting retrieval.
 """
 from __future__ import annotations
 
 from typing import Dict
 
 import numpy as np
+
+from .probes import mlp_probe_accuracy, probe_accuracy
 
 MIN_PAIRS = 4  # fewer sentences leave the probe without a held-out fold
 
@@ -24,32 +26,6 @@ def _check_pairs(speech: np.ndarray, text: np.ndarray) -> None:
         raise ValueError(f"need at least {MIN_PAIRS} sentence pairs, got {speech.shape[0]}")
     if not (np.isfinite(speech).all() and np.isfinite(text).all()):
         raise ValueError("sentence vectors contain NaN or inf")
-
-
-def probe_accuracy(speech: np.ndarray, text: np.ndarray, seed: int = 0, folds: int = 5) -> float:
-    """Held-out accuracy of a fresh logistic-regression probe telling speech (0) from text (1).
-
-    Folds split *sentences*, not vectors: a sentence's speech and text vector are always held out
-    together, so the probe cannot score by recognising the sentence, and every fold is exactly
-    balanced (chance = 0.5). Features are standardised on the training fold only.
-    """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import KFold
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    _check_pairs(speech, text)
-    n = speech.shape[0]
-    correct = 0
-    splitter = KFold(n_splits=min(folds, n), shuffle=True, random_state=seed)
-    for train, test in splitter.split(np.arange(n)):
-        x_train = np.concatenate([speech[train], text[train]])
-        y_train = np.repeat([0, 1], len(train))
-        probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
-        probe.fit(x_train, y_train)
-        correct += int((probe.predict(speech[test]) == 0).sum())
-        correct += int((probe.predict(text[test]) == 1).sum())
-    return correct / (2 * n)
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -116,6 +92,7 @@ def gap_metrics(speech: np.ndarray, text: np.ndarray, seed: int = 0) -> Dict[str
         "n_sentences": n,
         "dim": int(speech.shape[1]),
         "probe_accuracy": probe_accuracy(speech, text, seed=seed),
+        "mlp_probe_accuracy": mlp_probe_accuracy(speech, text, seed=seed),
         "retrieval_top1": retrieval_accuracy(speech, text),
         "retrieval_chance": 1.0 / n,
         "mmd2_rbf": mmd2_rbf(speech, text),

@@ -44,10 +44,12 @@ def pca_2d(speech: np.ndarray, text: np.ndarray) -> Tuple[np.ndarray, np.ndarray
 def _title(panel: Panel) -> str:
     m = panel.metrics
     return (
-        f"{panel.label}\nprobe acc {m['probe_accuracy']:.2f} (0.5 = no gap) | "
-        f"R@1 {m['retrieval_top1']:.2f} (chance {m['retrieval_chance']:.2f})\n"
+        f"{panel.label} (N={m['n_sentences']})\nprobe acc LR {m['probe_accuracy']:.2f} / MLP "
+        f"{m.get('mlp_probe_accuracy', float('nan')):.2f} / modal net "
+        f"{m.get('modal_network_accuracy', float('nan')):.2f} (0.5 = no gap)\n"
+        f"R@1 {m['retrieval_top1']:.2f} (chance {m['retrieval_chance']:.2f}) | "
         f"MMD\u00b2 {m['mmd2_rbf']:.3f} | pair cos {m['paired_cosine']:.2f} | "
-        f"centroid gap {m['centroid_gap']:.2f} | N={m['n_sentences']}"
+        f"centroid gap {m['centroid_gap']:.2f}"
     )
 
 

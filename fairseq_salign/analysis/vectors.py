@@ -1,5 +1,6 @@
 """Paired sentence vectors of one split: the mean-pooled textual-encoder output of each
-utterance's speech and of its transcript, from one forward pass per batch and modality."""
+utterance's speech and of its transcript, from one forward pass per batch and modality; on
+request also the per-token states (what the fresh modal network reads)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -17,6 +18,10 @@ class PairedVectors:
     ids: List[str]  # utterance ids from the manifest, in manifest order
     speech: np.ndarray  # N x C
     text: np.ndarray  # N x C
+    # with tokens=True: sentence i's T_i x C states (float32, unpadded; sum(T_i) x C x 4 bytes
+    # per modality, e.g. ~60 MB for 2,000 sentences of 30 tokens at C = 256)
+    speech_tokens: Optional[List[np.ndarray]] = None
+    text_tokens: Optional[List[np.ndarray]] = None
 
 
 def select_indices(n_total: int, max_utterances: Optional[int], seed: int) -> List[int]:
@@ -64,36 +69,48 @@ def use_eval_transforms(dataset, data_cfg, split: str) -> None:
     )
 
 
-def _pooled(model, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+def _encode(model, tokens: torch.Tensor, lengths: torch.Tensor, keep_tokens: bool):
+    """Pooled B x C vectors, and with ``keep_tokens`` each item's unpadded T_i x C states."""
     out = model.encoder(tokens, lengths)
     masks = out["encoder_padding_mask"]
     mask = masks[0] if len(masks) > 0 else None
-    return masked_mean(out["encoder_out"][0], mask).float().cpu()
+    states = out["encoder_out"][0]  # T x B x C
+    pooled = masked_mean(states, mask).float().cpu()
+    if not keep_tokens:
+        return pooled, []
+    states = states.float().cpu().numpy()
+    valid = [states.shape[0]] * states.shape[1] if mask is None else (~mask).sum(1).tolist()
+    return pooled, [states[:n, b].copy() for b, n in enumerate(valid)]
 
 
 @torch.no_grad()
 def paired_vectors(
-    model, dataset, indices: Sequence[int], device: torch.device, max_tokens: int = 20000
+    model, dataset, indices: Sequence[int], device: torch.device, max_tokens: int = 20000,
+    tokens: bool = False,
 ) -> PairedVectors:
     """Encode speech and transcript of ``indices`` of a joint speech/text dataset (the task's
-    multi-task dataset: ``src_tokens`` are features, ``src_txt_tokens`` the transcript)."""
+    multi-task dataset: ``src_tokens`` are features, ``src_txt_tokens`` the transcript);
+    ``tokens``: keep the per-token states too."""
     model.eval()
-    rows, speech, text = [], [], []
+    rows, speech, text, speech_tokens, text_tokens = [], [], [], [], []
     for batch in batches_by_size(indices, dataset.n_frames, max_tokens):
         sample = dataset.collater([dataset[i] for i in batch])
         net = sample["net_input"]
         if net.get("src_txt_tokens") is None:
             raise ValueError("the dataset has no transcripts (src_text column) to pair with")
-        speech.append(_pooled(model, net["src_tokens"].to(device), net["src_lengths"].to(device)))
-        text.append(
-            _pooled(model, net["src_txt_tokens"].to(device), net["src_txt_lengths"].to(device))
-        )
+        for side, states, key in ((speech, speech_tokens, "src"), (text, text_tokens, "src_txt")):
+            pooled, per_token = _encode(model, net[f"{key}_tokens"].to(device),
+                                        net[f"{key}_lengths"].to(device), tokens)
+            side.append(pooled)
+            states.extend(per_token)
         rows.extend(int(i) for i in sample["id"])
     order = np.argsort(rows)
     return PairedVectors(
         ids=[str(dataset.ids[rows[k]]) for k in order],
         speech=torch.cat(speech).numpy()[order],
         text=torch.cat(text).numpy()[order],
+        speech_tokens=[speech_tokens[k] for k in order] if tokens else None,
+        text_tokens=[text_tokens[k] for k in order] if tokens else None,
     )
 
 

@@ -9,13 +9,20 @@ are not comparable axis by axis, but the metrics are.
     salign-analyze --checkpoint none/avg.pt soft/avg.pt --label baseline S-Align \\
         --data-dir ROOT/en-de --split tst-COMMON_st --out-json gap.json --out-png gap.png
 
-With ``--weights ema`` a checkpoint is judged on the EMA weights fairseq-train saved with
-``--store-ema``: the adversarial game oscillates, and its last weights can look far more
-separable than an average of recent ones.
+Separability is measured by fresh classifiers, held out over the same 5 sentence folds (chance
+0.5; ``analysis.probes``): a linear and an MLP probe on the pooled vectors, and a fresh modal
+network (the criterion's architecture and joint batch standardisation, on the per-token states,
+trained to convergence). The game's own discriminator is no evidence: it sits near chance while
+a fresh one separates the frozen states. The modal network costs most (minutes for a few
+hundred sentences of 256-dim states on one CPU core, seconds on a GPU; ``--max-utterances``
+bounds it). With ``--weights ema`` a checkpoint is judged on the EMA weights fairseq-train saved
+with ``--store-ema``: the game oscillates, and its last weights can look far more separable than
+an average of recent ones.
 
 JSON: {"split", "data_dir", "seed", "max_utterances", "models": [{"label", "checkpoint",
-"weights", "n_sentences", "dim", "probe_accuracy", "retrieval_top1", "retrieval_chance", "mmd2_rbf",
-"paired_cosine", "centroid_gap"}, ...]}, one entry per checkpoint in the order given.
+"weights", "n_sentences", "dim", "probe_accuracy", "mlp_probe_accuracy", "modal_network_accuracy",
+"retrieval_top1", "retrieval_chance", "mmd2_rbf", "paired_cosine", "centroid_gap"}, ...]}, one
+entry per checkpoint in the order given.
 """
 from __future__ import annotations
 
@@ -33,6 +40,8 @@ WEIGHTS = ("model", "ema")
 METRIC_COLUMNS = [  # (key, header, format)
     ("n_sentences", "N", "{:d}"),
     ("probe_accuracy", "probe acc", "{:.3f}"),
+    ("mlp_probe_accuracy", "MLP acc", "{:.3f}"),
+    ("modal_network_accuracy", "modal net acc", "{:.3f}"),
     ("retrieval_top1", "R@1", "{:.3f}"),
     ("retrieval_chance", "chance", "{:.3f}"),
     ("mmd2_rbf", "MMD^2", "{:.4f}"),
@@ -44,7 +53,8 @@ METRIC_COLUMNS = [  # (key, header, format)
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="salign-analyze",
-        description="Modality-gap metrics (linear probe, speech->text retrieval, MMD) and a PCA "
+        description="Modality-gap metrics (linear and MLP probes, a fresh modal network, "
+        "speech->text retrieval, MMD) and a PCA "
         "plot of mean-pooled textual-encoder outputs of speech vs transcripts.",
     )
     models = p.add_mutually_exclusive_group(required=True)
@@ -112,11 +122,12 @@ def _check_split(data_dir: Path, split: str) -> None:
 def analyze_checkpoint(checkpoint: str, args, device, weights: str = "model") -> tuple:
     """Metrics and paired vectors of one checkpoint (its ``weights``) on the split."""
     from ..analysis.metrics import MIN_PAIRS, gap_metrics
+    from ..analysis.probes import modal_network_accuracy
     from ..analysis.vectors import paired_vectors, select_indices, use_eval_transforms
     from ..data.audio import FRAME_SHIFT_SAMPLES
 
     # the multi-task dataset pairs each utterance's features with its transcript
-    model, _, task = load_salign(
+    model, cfg, task = load_salign(
         checkpoint, args.data_dir, {"infer_mode": None, "training_stage": "multitask"},
         ema=weights == "ema",
     )
@@ -131,8 +142,15 @@ def analyze_checkpoint(checkpoint: str, args, device, weights: str = "model") ->
             f"{MIN_PAIRS} (raise --max-utterances or use a larger split)"
         )
     max_tokens = args.max_tokens * (FRAME_SHIFT_SAMPLES if task.waveform_input else 1)
-    vectors = paired_vectors(model, dataset, indices, device, max_tokens)
-    return gap_metrics(vectors.speech, vectors.text, seed=args.seed), vectors
+    vectors = paired_vectors(model, dataset, indices, device, max_tokens, tokens=True)
+    metrics = gap_metrics(vectors.speech, vectors.text, seed=args.seed)
+    game = cfg.get("criterion") or {}  # the modal network as the checkpoint's game built it
+    logger.info(f"training a fresh modal network on {len(indices)} sentences' token states")
+    metrics["modal_network_accuracy"] = modal_network_accuracy(
+        vectors.speech_tokens, vectors.text_tokens, seed=args.seed,
+        hidden_dim=game.get("modal_hidden_dim", 256), dropout=game.get("modal_dropout", 0.1),
+        device=device)
+    return metrics, vectors
 
 
 def format_table(rows: List[Dict]) -> str:
