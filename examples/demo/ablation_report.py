@@ -25,6 +25,8 @@ COLUMNS = [  # (header, getter)
     ("disc acc speech / text, end", lambda r: _last(r, "disc_acc_speech", "disc_acc_text")),
     ("grad ratio (speech)", lambda r: _last(r, "align_grad_ratio_speech")),
     ("probe acc", lambda r: r["gap"]["probe_accuracy"]),
+    ("MLP probe", lambda r: r["gap"].get("mlp_probe_accuracy")),
+    ("fresh modal net", lambda r: r["gap"].get("modal_network_accuracy")),
     ("MMD^2", lambda r: r["gap"]["mmd2_rbf"]),
     ("pair cos", lambda r: r["gap"]["paired_cosine"]),
     ("R@1", lambda r: r["gap"]["retrieval_top1"]),
