@@ -165,6 +165,7 @@ def test_validation_loss_and_bleu_come_from_the_ema_model(corpus):
     from fairseq_salign.tasks.dev_bleu import bleu_statistics, parse_generation_args
 
     options = '{"beam": 1, "max_len_b": 8}'
+    torch.manual_seed(1)
     task, model, criterion = build_in_process(corpus, "--store-ema", "--validate-on-ema",
                                               "--eval-bleu", "--eval-bleu-args", options)
     criterion.eval()  # as fairseq's trainer validates
