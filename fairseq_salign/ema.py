@@ -18,7 +18,7 @@ import torch
 
 EMA_KEY = "ema"
 HINT = ("train with --store-ema --ema-decay D (e.g. 0.999) to have fairseq's trainer save EMA "
-        "weights, or leave out --ema to use the checkpoint's model weights")
+        "weights, or use the checkpoint's model weights (no --ema / --weights ema)")
 
 
 class _OneNamePerTensor:

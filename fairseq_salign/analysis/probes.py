@@ -141,7 +141,9 @@ def modal_network_accuracy(
     from ..modules.modal_network import ModalNetwork
 
     if len(speech) != len(text) or len(speech) < 4:
-        raise ValueError(f"need paired token states of at least 4 sentences, got {len(speech)} and {len(text)}")
+        raise ValueError(
+            f"need paired token states of at least 4 sentences, got {len(speech)} and {len(text)}"
+        )
     correct = 0
     with torch.random.fork_rng(devices=[]):
         for fold, (train, test) in enumerate(sentence_folds(len(speech), seed, folds)):

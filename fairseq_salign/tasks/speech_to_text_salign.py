@@ -373,7 +373,8 @@ class SpeechToTextSAlignTask(SpeechToTextTask):
         if not self.cfg.eval_bleu:
             return None
         if getattr(self, "_ema_generator_model", None) is not ema_model:
-            self._ema_generator = self.build_generator([ema_model], parse_generation_args(self.cfg.eval_bleu_args))
+            options = parse_generation_args(self.cfg.eval_bleu_args)
+            self._ema_generator = self.build_generator([ema_model], options)
             self._ema_generator_model = ema_model
         return self._ema_generator
 
