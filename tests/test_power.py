@@ -50,3 +50,11 @@ def test_a_clearly_better_system_is_resolved_and_the_interval_shrinks_with_more_
     assert large["mdd"] < small["mdd"]
     pooled = pooled_delta([(base, better), (base, better)], refs, n_samples=100)
     assert pooled["n_sentences"] == 1200 and abs(pooled["delta"] - large["delta"]) < 1e-9
+
+
+def test_chrf_statistics_reproduce_sacrebleus_corpus_chrf():
+    from sacrebleu import corpus_chrf
+
+    refs = corpus(50, 1)
+    hyps = degrade(refs, 0.5, 2)
+    assert abs(corpus_bleu(sentence_stats(hyps, refs, "chrf"), "chrf") - corpus_chrf(hyps, [refs]).score) < 1e-9

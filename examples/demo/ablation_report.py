@@ -105,8 +105,9 @@ def plot(runs, path: Path, variants=("none", "hard", "soft"), seed=1):
 
 
 def power_table(runs, hyps_dir: Path, references, baseline: str = "none") -> str:
-    """Per variant: BLEU delta to the baseline per seed and pooled over seeds, ST and MT, with
-    the paired-bootstrap 95 % interval (its half-width: the smallest resolvable difference)."""
+    """Per variant: the BLEU and chrF delta to the baseline per seed and pooled over seeds, ST
+    and MT, with the paired-bootstrap 95 % interval (its half-width: the smallest difference the
+    test set resolves)."""
     from power import paired_delta, pooled_delta, sentence_stats
 
     def read(variant, seed, kind):
@@ -115,9 +116,10 @@ def power_table(runs, hyps_dir: Path, references, baseline: str = "none") -> str
 
     seeds = sorted({r["seed"] for r in runs})
     variants = [v for v in dict.fromkeys(r["variant"] for r in runs) if v != baseline]
-    lines = [f"| variant | {' | '.join(f'ST delta s{s}' for s in seeds)} | ST delta pooled [95% CI], p "
-             f"| MT delta pooled [95% CI], p |", "|---" * (len(seeds) + 3) + "|"]
-    mdds = []
+    header = [f"ST BLEU delta s{s}" for s in seeds] + [
+        f"{kind} {metric} delta pooled [95% CI], p" for kind in ("ST", "MT") for metric in ("BLEU", "chrF")]
+    lines = ["| variant | " + " | ".join(header) + " |", "|---" * (len(header) + 1) + "|"]
+    mdds = {"bleu": [], "chrf": []}
     for variant in variants:
         cells = []
         for seed in seeds:
@@ -125,23 +127,29 @@ def power_table(runs, hyps_dir: Path, references, baseline: str = "none") -> str
             if base is None or hyps is None:
                 cells.append("-")
                 continue
-            d = paired_delta(sentence_stats(base, references), sentence_stats(hyps, references))
-            mdds.append(d["mdd"])
-            cells.append(f"{d['delta']:+.2f} (p {d['p_value']:.2f})")
+            for metric in ("bleu", "chrf"):
+                d = paired_delta(sentence_stats(base, references, metric), sentence_stats(hyps, references, metric),
+                                 metric=metric)
+                mdds[metric].append(d["mdd"])
+                if metric == "bleu":
+                    cells.append(f"{d['delta']:+.2f} (p {d['p_value']:.2f})")
         for kind in ("st", "mt"):
             pairs = [(read(baseline, s, kind), read(variant, s, kind)) for s in seeds]
             pairs = [(b, h) for b, h in pairs if b is not None and h is not None]
-            if not pairs:
-                cells.append("-")
-                continue
-            d = pooled_delta(pairs, references)
-            cells.append(f"{d['delta']:+.2f} [{d['ci95'][0]:+.2f}, {d['ci95'][1]:+.2f}], p {d['p_value']:.3f} ({len(pairs)} seeds)")
+            for metric in ("bleu", "chrf"):
+                if not pairs:
+                    cells.append("-")
+                    continue
+                d = pooled_delta(pairs, references, metric=metric)
+                cells.append(f"{d['delta']:+.2f} [{d['ci95'][0]:+.2f}, {d['ci95'][1]:+.2f}], "
+                             f"p {d['p_value']:.3f} ({len(pairs)} seeds)")
         lines.append(f"| {variant} | " + " | ".join(cells) + " |")
-    if mdds:
-        lines.append("")
-        lines.append(f"Minimal detectable ST BLEU difference of one seed's test set (half-width of the "
-                     f"paired 95% interval, {len(references)} sentences): median {np.median(mdds):.2f}, "
-                     f"range {min(mdds):.2f}-{max(mdds):.2f} over {len(mdds)} comparisons.")
+    for metric, values in mdds.items():
+        if values:
+            lines.append("")
+            lines.append(f"Minimal detectable ST {metric} difference of one seed's test set (half-width of "
+                         f"the paired 95% interval, {len(references)} sentences): median {np.median(values):.2f}, "
+                         f"range {min(values):.2f}-{max(values):.2f} over {len(values)} comparisons.")
     return "\n".join(lines)
 
 
