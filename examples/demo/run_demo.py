@@ -62,6 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# The demo plays the game with the task's momentum for the modal network: on the demo corpus
+# (3 seeds, 600 test sentences; docs/ablations.md section 2) the momentum-free default of
+# --optimizer salign_adam cost 0.9 MT BLEU more (p < 0.001) without moving the spaces further;
+# on the toy it is the setting that aligns (section 1).
+DEMO_MODE_ARGS = {"soft": ["--modal-adam-betas", "(0.9, 0.98)"]}
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     start = time.time()
@@ -69,7 +76,7 @@ def main(argv=None) -> int:
     pipe.pretrain()
     results = {"settings": pipe.settings(), "systems": {}}
     for mode in args.modes:
-        pipe.train_st(mode)
+        pipe.train_st(mode, extra_args=DEMO_MODE_ARGS.get(mode, ()))
         results["systems"][mode] = pipe.evaluate(mode)
     results["modality_gap"] = pipe.analyze(args.modes)
     results["wall_minutes"] = round((time.time() - start) / 60, 1)
