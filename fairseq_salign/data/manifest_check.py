@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import logging
 import os
+import stat
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,7 +64,8 @@ class _FileSizes:
     def __call__(self, path: str) -> Optional[int]:
         if path not in self._sizes:
             try:
-                self._sizes[path] = os.stat(path).st_size if os.path.isfile(path) else None
+                info = os.stat(path)
+                self._sizes[path] = info.st_size if stat.S_ISREG(info.st_mode) else None
             except OSError:
                 self._sizes[path] = None
         return self._sizes[path]
