@@ -71,10 +71,16 @@ class _FileSizes:
         return self._sizes[path]
 
 
-def _audio_problem(value: str, audio_root: str, size_of: _FileSizes) -> Optional[str]:
+def _resolve(root: str, value: str) -> str:
+    """``(Path(audio_root) / value).as_posix()`` as fairseq resolves it (to the same file),
+    without building two Paths per row."""
+    return value if not root or root == "." or value.startswith("/") else f"{root}/{value}"
+
+
+def _audio_problem(value: str, root: str, size_of: _FileSizes) -> Optional[str]:
     """What is wrong with one ``audio`` value, resolved as fairseq resolves it, or None."""
-    resolved = (Path(audio_root) / value).as_posix()
-    if Path(resolved).suffix in WHOLE_FILE_SUFFIXES:
+    resolved = _resolve(root, value)
+    if os.path.splitext(resolved)[1] in WHOLE_FILE_SUFFIXES:
         return None if size_of(resolved) is not None else f"audio {value}: {resolved} not found"
     file_path, *span = resolved.split(":")
     if len(span) != 2:
@@ -99,6 +105,7 @@ def find_bad_rows(rows: Sequence[Dict[str, str]], lines: Sequence[int], audio_ro
     """Rows with a duplicate id, a bad ``audio`` reference or ``n_frames`` (when ``audio_root``
     is not None, i.e. speech is read) or an empty column of ``texts``; one reason per row."""
     size_of, seen, bad = _FileSizes(), set(), []
+    root = Path(audio_root).as_posix() if audio_root else ""
     for row, line in zip(rows, lines):
         uid = row.get("id") or ""
         kind, reason = None, None
@@ -106,7 +113,7 @@ def find_bad_rows(rows: Sequence[Dict[str, str]], lines: Sequence[int], audio_ro
             kind, reason = "duplicate id", f"duplicate id {uid}"
         seen.add(uid)
         if reason is None and audio_root is not None:
-            kind, reason = "audio", _audio_problem(row.get("audio") or "", audio_root, size_of)
+            kind, reason = "audio", _audio_problem(row.get("audio") or "", root, size_of)
             frames = (row.get("n_frames") or "").strip()
             if reason is None and not (frames.isdigit() and int(frames) > 0):
                 kind, reason = "n_frames", f"n_frames {frames!r} is not a positive integer"
