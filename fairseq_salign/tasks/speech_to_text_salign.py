@@ -8,8 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from fairseq.data import Dictionary
-from fairseq.data import ConcatDataset, ResamplingDataset
+from fairseq.data import ConcatDataset, Dictionary, ResamplingDataset
 from fairseq.data.audio.speech_to_text_dataset import SpeechToTextDataset, SpeechToTextDatasetCreator
 from fairseq.data.audio.speech_to_text_joint_dataset import (
     S2TJointDataConfig,
@@ -21,8 +20,8 @@ from fairseq.tasks import register_task
 from fairseq.tasks.speech_to_text import SpeechToTextTask
 from omegaconf import II
 
-from ..data.manifest_check import load_checked
 from ..data.audio import FRAME_SHIFT_SAMPLES as SAMPLES_PER_FRAME  # waveform positions per 10 ms frame
+from ..data.manifest_check import load_checked
 from ..frontends import get_frontend
 from ..optim.param_groups import check_modal_group
 from .ctc_generator import CTCGreedyGenerator
