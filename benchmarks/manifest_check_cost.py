@@ -6,8 +6,8 @@ median of 5 runs each of: fairseq's own manifest reader (what loading cost befor
 
     PYTHONPATH=. python benchmarks/manifest_check_cost.py [--rows 250000] [--repeats 5]
 
-Measured 2026-12-02 on the 2-core project machine (Python 3.11): see the printed table; the
-numbers are quoted in docs/faults.md.
+Measured 2026-12-02 on the idle 2-core project machine (Python 3.11): fairseq's reader 0.75 s,
+ours 0.77 s, the check 0.55 s: 0.56 s added per 250k rows (docs/faults.md).
 """
 import argparse
 import statistics
