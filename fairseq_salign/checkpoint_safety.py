@@ -95,9 +95,16 @@ def install() -> None:
 
     @functools.wraps(original)
     def load_checkpoint_to_cpu(path, *args, **kwargs):
+        from .checkpoint_recovery import DamagedCheckpointError, damaged_message, is_damaged
+
         try:
             return original(path, *args, **kwargs)
-        except pickle.UnpicklingError as err:
+        except (RuntimeError, EOFError, pickle.UnpicklingError) as err:
+            # a truncated file: torch's "PytorchStreamReader failed reading zip archive" names none
+            if is_damaged(path, err):
+                raise DamagedCheckpointError(damaged_message(path)) from None
+            if not isinstance(err, pickle.UnpicklingError):
+                raise
             if not _looks_like_torch_file(path):
                 raise NotACheckpointError(
                     f"{path} is not a torch checkpoint (neither a zip archive nor a pickle)"

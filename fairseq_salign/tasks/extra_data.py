@@ -10,9 +10,9 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
-from fairseq.data.audio.speech_to_text_dataset import SpeechToTextDatasetCreator
 from fairseq.data.audio.speech_to_text_joint_dataset import SpeechToTextJointDatasetCreator
 
+from ..data.manifest_check import check_rows, read_manifest
 from .data_kinds import KindSampledDataset, frames_per_token, sampling_shares
 from .text_pairs import text_pair_dataset, transcripts_as_targets
 from .waveform_data import read_waveforms_with_soundfile
@@ -26,26 +26,32 @@ def subset_names(option: Optional[str]) -> List[str]:
     return [name.strip() for name in (option or "").split(",") if name.strip()]
 
 
-def load_rows(data: str, name: str, option: str) -> List[Dict[str, str]]:
-    path = Path(data) / f"{name}.tsv"
+def load_rows(task, name: str, option: str, columns, speech: bool) -> List[Dict[str, str]]:
+    """The rows of an extra (training) manifest, checked like the main splits (manifest_check):
+    the ``columns`` it needs present and non-empty in every row, audio references inside their
+    files when ``speech``; invalid rows raise, or are dropped and counted with --skip-invalid-rows."""
+    path = Path(task.cfg.data) / f"{name}.tsv"
     if not path.is_file():
         raise FileNotFoundError(
             f"{option} {name}: manifest {path} not found (subsets are manifest names under the "
             "data directory, without .tsv; prepare them with examples/mustc/prep_mustc_data.py)"
         )
-    return SpeechToTextDatasetCreator._load_samples_from_tsv(data, name)
+    rows, lines = read_manifest(path)
+    missing = [c for c in columns if c not in rows[0]]
+    if missing:
+        kind = "an ASR-only manifest" if speech else "an MT-only manifest"
+        writer = "prep_mustc_data.py --asr-only-splits writes one" if speech else "one sentence pair per row"
+        raise ValueError(f"{path}: no {', '.join(missing)} column(s); {kind} needs "
+                         f"{', '.join(columns)} ({writer})")
+    texts = [c for c in columns if c.endswith("_text")]
+    return check_rows(path, rows, lines, audio_root=task.data_cfg.audio_root if speech else None,
+                      texts=texts, is_train=True, skip_invalid=task.cfg.skip_invalid_rows)
 
 
 def asr_only_dataset(task, name: str, pre, bpe, is_train: bool):
     """An ASR-only manifest as a joint dataset whose target is the transcript."""
-    rows = load_rows(task.cfg.data, name, "--asr-extra-subsets")
+    rows = load_rows(task, name, "--asr-extra-subsets", ASR_COLUMNS, speech=True)
     manifest = str(Path(task.cfg.data) / f"{name}.tsv")
-    missing = [c for c in ASR_COLUMNS if c not in rows[0]]
-    if missing:
-        raise ValueError(
-            f"{manifest}: no {', '.join(missing)} column(s); an ASR-only manifest needs "
-            f"{', '.join(ASR_COLUMNS)} (prep_mustc_data.py --asr-only-splits writes one)"
-        )
     rows = transcripts_as_targets(rows, manifest)
     dataset = SpeechToTextJointDatasetCreator._from_list(
         name, is_train, rows, task.data_cfg, task.tgt_dict, task.tgt_dict,
@@ -58,7 +64,7 @@ def asr_only_dataset(task, name: str, pre, bpe, is_train: bool):
 
 
 def mt_only_dataset(task, name: str, encode: Callable[[str], str], shuffle: bool):
-    rows = load_rows(task.cfg.data, name, "--mt-extra-subsets")
+    rows = load_rows(task, name, "--mt-extra-subsets", ("src_text", "tgt_text"), speech=False)
     dataset = text_pair_dataset(rows, str(Path(task.cfg.data) / f"{name}.tsv"), encode, task.tgt_dict, shuffle)
     logger.info(f"{name}: {len(dataset)} MT-only text pairs")
     return dataset

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from fairseq.data import Dictionary
+from fairseq.data import ConcatDataset, Dictionary, ResamplingDataset
 from fairseq.data.audio.speech_to_text_dataset import SpeechToTextDataset, SpeechToTextDatasetCreator
 from fairseq.data.audio.speech_to_text_joint_dataset import (
     S2TJointDataConfig,
@@ -21,6 +21,7 @@ from fairseq.tasks.speech_to_text import SpeechToTextTask
 from omegaconf import II
 
 from ..data.audio import FRAME_SHIFT_SAMPLES as SAMPLES_PER_FRAME  # waveform positions per 10 ms frame
+from ..data.manifest_check import load_checked
 from ..frontends import get_frontend
 from ..optim.param_groups import check_modal_group
 from .ctc_generator import CTCGreedyGenerator
@@ -128,6 +129,14 @@ class SpeechToTextSAlignConfig(FairseqDataclass):
     eval_bleu_args: str = field(
         default='{"beam": 5}',
         metadata={"help": "--eval-bleu: generation options as JSON, e.g. '{\"beam\": 8}'"},
+    )
+    skip_invalid_rows: bool = field(
+        default=False,
+        metadata={
+            "help": "train splits (and extra subsets) only: drop manifest rows that fail the load-time "
+            "check (audio missing or past the end of its zip, duplicate id, empty text the stage "
+            "reads) and log their count, instead of stopping. Dev/test splits are never thinned"
+        },
     )
     validate_on_ema: bool = field(
         default=False,
@@ -270,8 +279,37 @@ class SpeechToTextSAlignTask(SpeechToTextTask):
         return model
 
     # ---- data --------------------------------------------------------------------------------
-    def _samples(self, split):
-        return SpeechToTextDatasetCreator._load_samples_from_tsv(self.cfg.data, split)
+    def _samples(self, split, is_train=False):
+        """The manifest's rows, checked before any is used (manifest_check): audio references
+        inside their files when speech is read, unique ids, non-empty texts that this stage
+        trains on (or, in inference, reads as input)."""
+        speech = not self.text_input
+        if self.cfg.infer_mode is not None:
+            texts = ("src_text",) if self.cfg.infer_mode == "mt" else ()
+        else:
+            texts = ("src_text",) if self.cfg.training_stage == "asr" else ("src_text", "tgt_text")
+        return load_checked(
+            Path(self.cfg.data) / f"{split}.tsv",
+            audio_root=self.data_cfg.audio_root if speech else None,
+            texts=texts,
+            is_train=is_train,
+            skip_invalid=self.cfg.skip_invalid_rows,
+        )
+
+    def _joint_dataset(self, split, is_train, pre, bpe, epoch):
+        """fairseq's ``SpeechToTextJointDatasetCreator.from_tsv`` on checked rows."""
+        datasets = [
+            SpeechToTextJointDatasetCreator._from_list(
+                name, is_train, self._samples(name, is_train), self.data_cfg, self.tgt_dict,
+                self.tgt_dict, pre, bpe, pre, bpe, True, 0,  # one joint vocabulary and tokenizer
+            )
+            for name in split.split(",")
+        ]
+        if is_train and len(datasets) > 1 and self.data_cfg.sampling_alpha != 1.0:
+            ratios = SpeechToTextJointDatasetCreator.get_size_ratios(datasets, alpha=self.data_cfg.sampling_alpha)
+            datasets = [ResamplingDataset(d, size_ratio=r, seed=self.cfg.seed, epoch=epoch, replace=(r >= 1.0))
+                        for r, d in zip(ratios, datasets)]
+        return ConcatDataset(datasets) if len(datasets) > 1 else datasets[0]
 
     def load_dataset(self, split, epoch=1, combine=False, **kwargs):
         is_train = split.startswith("train")
@@ -280,15 +318,15 @@ class SpeechToTextSAlignTask(SpeechToTextTask):
         pre, bpe = self.build_tokenizer(self.cfg), self.build_bpe(self.cfg)
         encode = lambda text: SpeechToTextDataset.tokenize(bpe, SpeechToTextDataset.tokenize(pre, text))  # noqa: E731
         if self.text_input:
-            samples = self._samples(split)
+            samples = self._samples(split, is_train)
             if is_train and mode is None and self.cfg.mt_extra_subsets:
                 for extra in self.cfg.mt_extra_subsets.split(","):
-                    extra_samples = self._samples(extra)
+                    extra_samples = self._samples(extra, is_train)
                     logger.info(f"{split}: + {len(extra_samples)} text pairs from {extra}.tsv")
                     samples = samples + extra_samples
             dataset = text_pair_dataset(samples, manifest, encode, self.tgt_dict, shuffle=is_train)
         elif mode in ("st", "asr"):
-            samples = self._samples(split)
+            samples = self._samples(split, is_train)
             if mode == "asr":
                 samples = transcripts_as_targets(samples, manifest)
             else:
@@ -305,20 +343,7 @@ class SpeechToTextSAlignTask(SpeechToTextTask):
                 speaker_to_id=self.speaker_to_id,
             )
         else:
-            dataset = SpeechToTextJointDatasetCreator.from_tsv(
-                self.cfg.data,
-                self.data_cfg,
-                split,
-                self.tgt_dict,
-                self.tgt_dict,
-                pre,
-                bpe,
-                pre,  # one joint vocabulary: the same tokenizers for the transcripts
-                bpe,
-                is_train_split=is_train,
-                epoch=epoch,
-                seed=self.cfg.seed,
-            )
+            dataset = self._joint_dataset(split, is_train, pre, bpe, epoch)
         if self.waveform_input and not self.text_input:
             read_waveforms_with_soundfile(dataset)
         if is_train and mode is None and self.cfg.training_stage != "mt":

@@ -1,0 +1,61 @@
+"""A truncated checkpoint_last.pt stops resume with a message naming it, listing the intact
+checkpoints beside it (newest first) and the --restore-file that continues from the newest, and
+that option does resume."""
+import os
+import re
+import time
+
+import pytest
+import torch
+from conftest import run_cli, train_args
+from fairseq import checkpoint_utils
+
+import fairseq_salign  # noqa: F401 (installs the wrapped checkpoint loader)
+from fairseq_salign.checkpoint_recovery import DamagedCheckpointError, readable_checkpoints
+
+
+def truncate(path, fraction=0.5):
+    size = os.path.getsize(path)
+    with open(path, "r+b") as f:
+        f.truncate(int(size * fraction))
+
+
+def test_truncated_file_named_with_intact_ones_newest_first(tmp_path):
+    for i, name in enumerate(["checkpoint1.pt", "checkpoint2.pt", "checkpoint_last.pt"]):
+        torch.save({"model": {"w": torch.zeros(1000)}, "i": i}, tmp_path / name)
+        os.utime(tmp_path / name, (time.time() - 100 + i, time.time() - 100 + i))
+    (tmp_path / "notes.pt").write_text("not a checkpoint")
+    truncate(tmp_path / "checkpoint_last.pt")
+    assert readable_checkpoints(tmp_path) == [tmp_path / "checkpoint2.pt", tmp_path / "checkpoint1.pt"]
+    with pytest.raises(DamagedCheckpointError) as err:
+        checkpoint_utils.load_checkpoint_to_cpu(str(tmp_path / "checkpoint_last.pt"))
+    msg = str(err.value)
+    assert f"Cannot read checkpoint {tmp_path / 'checkpoint_last.pt'}" in msg
+    assert re.search(r"newest first: checkpoint2\.pt \(.+\); checkpoint1\.pt", msg)
+    assert f"--restore-file {tmp_path / 'checkpoint2.pt'}" in msg
+
+
+def test_empty_file_and_no_intact_one(tmp_path):
+    (tmp_path / "checkpoint_best.pt").write_bytes(b"")
+    with pytest.raises(DamagedCheckpointError, match="No intact checkpoint is in"):
+        checkpoint_utils.load_checkpoint_to_cpu(str(tmp_path / "checkpoint_best.pt"))
+
+
+def test_resume_from_truncated_last_checkpoint(corpus, tmp_path):
+    save = tmp_path / "save"
+    run_cli("fairseq-train", train_args(corpus, save, "--max-epoch", "2"))
+    last = save / "checkpoint_last.pt"
+    truncate(last)
+    failed = run_cli("fairseq-train", train_args(corpus, save, "--max-epoch", "3"), check=False)
+    assert failed.returncode != 0
+    log = failed.stdout + failed.stderr
+    assert f"Cannot read checkpoint {last}" in log
+    newest = readable_checkpoints(save)[0]
+    assert newest.name in ("checkpoint2.pt", "checkpoint_best.pt")
+    restore = f"--restore-file {newest}"
+    assert restore in log
+    resumed = run_cli("fairseq-train", train_args(corpus, save, "--max-epoch", "3", *restore.split()))
+    log = resumed.stdout + resumed.stderr
+    assert re.search(rf"Loaded checkpoint {re.escape(str(newest))} \(epoch \d+ @ \d+ updates\)", log)
+    assert (save / "checkpoint3.pt").is_file()
+    checkpoint_utils.load_checkpoint_to_cpu(str(last))  # overwritten intact by the resumed run
