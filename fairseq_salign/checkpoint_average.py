@@ -28,7 +28,7 @@ def average_checkpoints(paths: List[Path], ema: bool = False) -> dict:
     from fairseq import checkpoint_utils
 
     import fairseq_salign  # noqa: F401 (weights-only allow-list)
-    from fairseq_salign.ema import EMA_KEY, use_ema_weights
+    from fairseq_salign.ema import use_ema_weights, without_ema
 
     if not paths:
         raise ValueError("no checkpoints to average")
@@ -56,8 +56,7 @@ def average_checkpoints(paths: List[Path], ema: bool = False) -> dict:
         (k, (v / len(paths)).to(reference[k].dtype)) for k, v in sums.items()
     )
     state["last_optimizer_state"] = None  # not meaningful for an average; saves space
-    extra = state.get("extra_state") or {}
-    state["extra_state"] = {k: v for k, v in extra.items() if k not in (EMA_KEY, "ema_fp32_params")}
+    state["extra_state"] = without_ema(state)
     if OmegaConf.is_config(state.get("cfg")):  # stored as plain containers, as fairseq saves it
         state["cfg"] = OmegaConf.to_container(state["cfg"])
     return state

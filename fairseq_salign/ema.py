@@ -17,6 +17,7 @@ from collections import OrderedDict
 import torch
 
 EMA_KEY = "ema"
+EMA_ENTRIES = (EMA_KEY, "ema_fp32_params")  # what fairseq's trainer adds to extra_state
 HINT = ("train with --store-ema --ema-decay D (e.g. 0.999) to have fairseq's trainer save EMA "
         "weights, or use the checkpoint's model weights (no --ema / --weights ema)")
 
@@ -74,6 +75,9 @@ def ema_weights(state: dict, path) -> "OrderedDict":
 def use_ema_weights(state: dict, path) -> dict:
     """A shallow copy of ``state`` whose model weights are its EMA weights, without the EMA
     entries (a later reader must not mistake them for anything but the model)."""
-    weights = ema_weights(state, path)
-    extra = {k: v for k, v in state["extra_state"].items() if k not in (EMA_KEY, "ema_fp32_params")}
-    return {**state, "model": weights, "extra_state": extra}
+    return {**state, "model": ema_weights(state, path), "extra_state": without_ema(state)}
+
+
+def without_ema(state: dict) -> dict:
+    """``state``'s extra_state without the EMA entries of ``--store-ema``."""
+    return {k: v for k, v in (state.get("extra_state") or {}).items() if k not in EMA_ENTRIES}
