@@ -3,8 +3,8 @@
 fairseq's trainer builds one optimizer over the model's and the criterion's parameters. A
 parameter carrying ``param_group`` (fairseq's own attribute name: ``FP16Optimizer`` copies it to
 its fp32 copies when it does not flatten them) tells :class:`SAlignAdam` to put it in a group of
-its own. The modal network is marked: in a two-player game the discriminator must not run on the
-task's momentum (docs/ablations.md, "The game's optimizer").
+its own. The modal network is marked: on the toy a discriminator on the task's momentum makes
+the game circle instead of settle (docs/ablations.md, section 1).
 """
 from typing import Iterable, List, Optional
 
@@ -67,5 +67,5 @@ def check_modal_group(optimizer) -> Optional[str]:
     return (
         f"the S-Align modal network steps in {name}'s single param group, with the task's "
         "momentum: measured to make the adversarial game circle instead of aligning "
-        "(docs/ablations.md, \"The game's optimizer\"). Use --optimizer salign_adam"
+        "on the toy (docs/ablations.md, section 1). Use --optimizer salign_adam"
     )
