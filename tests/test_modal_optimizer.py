@@ -133,3 +133,17 @@ def test_resume_across_a_changed_group_layout_names_reset_optimizer(corpus, mt_c
     assert proc.returncode != 0 and "--reset-optimizer" in proc.stderr, proc.stderr[-2000:]
     assert "param groups ['task', 'salign_modal_network']" in proc.stderr
     run_cli("fairseq-train", [*base, "--alignment", "hard", "--max-update", "2", "--reset-optimizer"])
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("modal_adam_betas", "(0.9,)", "--modal-adam-betas must be two numbers"),
+    ("modal_adam_betas", "(1.0, 0.98)", "--modal-adam-betas must be two numbers"),
+    ("modal_adam_betas", "oops", "--modal-adam-betas must be two numbers"),
+    ("modal_lr_scale", 0.0, "--modal-lr-scale must be > 0"),
+])
+def test_bad_modal_settings_are_refused_naming_the_option(option, value, message):
+    from fairseq_salign.optim import SAlignAdam, SAlignAdamConfig
+
+    cfg = SAlignAdamConfig(lr=[1e-3], tpu=False, **{option: value})
+    with pytest.raises(ValueError, match=message):
+        SAlignAdam(cfg, [torch.nn.Parameter(torch.zeros(2))])
