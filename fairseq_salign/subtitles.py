@@ -1,13 +1,15 @@
-"""Timed hypotheses -> subtitle files (SRT with ``srt``, WebVTT with ``webvtt-py``) and plain
-text, each written to a temporary name and renamed, so an interrupted run leaves no file that
-looks complete."""
+"""Timed hypotheses -> subtitle files (SRT with ``srt``, WebVTT with ``webvtt-py``), plain text
+and JSON lines, each written to a temporary name and renamed, so an interrupted run leaves no file
+that looks complete. A cue's text may hold several lines (a bilingual cue: transcript, then
+translation): each stays one subtitle line."""
 from __future__ import annotations
 
 import datetime
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Sequence
+from typing import Dict, List, Sequence
 
 FORMATS = ("srt", "vtt")
 
@@ -16,7 +18,12 @@ FORMATS = ("srt", "vtt")
 class Cue:
     start: float  # seconds
     end: float
-    text: str
+    text: str  # one line per language of a bilingual cue
+
+    @property
+    def lines(self) -> List[str]:
+        """The cue's lines, each on one line (whitespace collapsed), none empty."""
+        return [" ".join(line.split()) or "…" for line in self.text.split("\n")]
 
 
 def _vtt_time(seconds: float) -> str:
@@ -24,9 +31,10 @@ def _vtt_time(seconds: float) -> str:
     return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d}.{ms % 1000:03d}"
 
 
-def _vtt_text(text: str) -> str:
-    """WebVTT cue text is markup: escape it, and keep it on one line (a blank line ends a cue)."""
-    text = " ".join(text.split()) or "…"
+def _vtt_text(cue: Cue) -> str:
+    """WebVTT cue text is markup: escape it, and keep each line non-blank (a blank line ends a
+    cue)."""
+    text = "\n".join(cue.lines)
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
@@ -34,7 +42,7 @@ def to_srt(cues: Sequence[Cue]) -> str:
     import srt
 
     return srt.compose([srt.Subtitle(i + 1, datetime.timedelta(seconds=c.start),
-                                     datetime.timedelta(seconds=c.end), c.text or "…")
+                                     datetime.timedelta(seconds=c.end), "\n".join(c.lines))
                         for i, c in enumerate(cues)], reindex=False)
 
 
@@ -43,7 +51,7 @@ def to_vtt(cues: Sequence[Cue]) -> str:
 
     doc = webvtt.WebVTT()
     for c in cues:
-        doc.captions.append(webvtt.Caption(_vtt_time(c.start), _vtt_time(c.end), _vtt_text(c.text)))
+        doc.captions.append(webvtt.Caption(_vtt_time(c.start), _vtt_time(c.end), _vtt_text(c)))
     return doc.content
 
 
@@ -54,12 +62,20 @@ def _write(path: Path, text: str) -> None:
 
 
 def write_subtitles(cues: Sequence[Cue], stem: Path, fmt: str) -> List[Path]:
-    """``stem.{fmt}`` with the cues and ``stem.txt`` with one line per cue; their paths."""
+    """``stem.{fmt}`` with the cues and ``stem.txt`` with one line per cue (a bilingual cue's
+    lines separated by a tab); their paths."""
     if fmt not in FORMATS:
         raise ValueError(f"subtitle format {fmt!r}: choose one of {', '.join(FORMATS)}")
     stem.parent.mkdir(parents=True, exist_ok=True)
     sub = stem.with_name(f"{stem.name}.{fmt}")
     txt = stem.with_name(f"{stem.name}.txt")
     _write(sub, to_srt(cues) if fmt == "srt" else to_vtt(cues))
-    _write(txt, "".join(f"{' '.join(c.text.split())}\n" for c in cues))
+    _write(txt, "".join("\t".join(c.lines) + "\n" for c in cues))
     return [sub, txt]
+
+
+def write_jsonl(rows: Sequence[Dict], path: Path) -> Path:
+    """One JSON object per line (UTF-8, not ASCII-escaped)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    return path

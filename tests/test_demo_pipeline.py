@@ -84,3 +84,24 @@ def test_whisper_front_end_trains_speech_stages_on_its_own_data_and_shares_stage
         assert cmd[cmd.index("--load-pretrained-mt-from") + 1] == str(pipe.ckpt / "mt" / "checkpoint_best.pt")
     assert st_cmd[st_cmd.index("--save-dir") + 1] == str(pipe.ckpt / "whisper" / "none")
     assert (asr, st) == ("train_asr_whisper", "train_none_whisper")
+
+
+def test_demo_hands_over_its_model_and_subtitles_an_unseen_talk(tmp_path):
+    pipe = make_pipeline(tmp_path)
+    wav_dir = pipe.data / "data" / "tst-HE" / "wav"
+    wav_dir.mkdir(parents=True)
+    for name in ("ted_tstHE2.wav", "ted_tstHE1.wav"):
+        (wav_dir / name).write_bytes(b"")
+    model = pipe.hand_over("soft", {"st_bleu_tst-COMMON": 12.345, "st_bleu_tst-HE": 3.0})
+    (export, export_cmd), (subs, subs_cmd) = pipe.run.calls
+    assert (export, subs) == ("export_whisper", "subtitles_whisper")
+    option = lambda cmd, flag: cmd[cmd.index(flag) + 1]  # noqa: E731
+    assert option(export_cmd, "--checkpoint") == str(pipe.ckpt / "whisper" / "soft" / "average.pt")
+    assert option(export_cmd, "--data-dir") == str(pipe.data / "whisper")
+    assert option(export_cmd, "--out") == str(pipe.out / "model") and "--force" in export_cmd
+    assert "--score=tst-COMMON st bleu=12.35" in export_cmd  # tst-HE is not the model's score
+    assert subs_cmd[0].endswith("salign-translate") and option(subs_cmd, "--mode") == "both"
+    assert "--segment" in subs_cmd and subs_cmd[-1] == str(wav_dir / "ted_tstHE1.wav")
+    assert option(subs_cmd, "--model-dir") == str(pipe.out / "model")
+    assert model["subtitles"][0].endswith("subtitles/ted_tstHE1.srt")
+    assert "--model-dir" in model["command"] and model["command"].endswith("your_recording.wav")

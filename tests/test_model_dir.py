@@ -147,14 +147,51 @@ def test_arrays_at_any_rate_and_layout_become_16k_mono():
         to_wave16k(np.zeros((2, 2, 2)), 16000, "input 0")
 
 
-def test_stored_state_models_are_refused_with_the_reason(tmp_path):
-    from fairseq.data.audio.data_cfg import S2TDataConfig
+def test_transcript_and_translation_from_one_encoder_pass(exported, corpus):
+    hub = SAlignHub.from_pretrained(exported, device="cpu")
+    waves = _segments(corpus)
+    passes = []
+    hook = hub.model.encoder.acoustic_encoder.register_forward_hook(lambda *_: passes.append(1))
+    both = hub.transcribe_and_translate(waves, sample_rate=16000, batch_size=4, beam=2, max_len_b=10)
+    hook.remove()
+    assert len(passes) == 4  # 13 inputs in batches of 4: one acoustic-encoder pass per batch
+    assert [b.transcript for b in both] == hub.transcribe(waves, 16000, batch_size=4)
+    assert [b.translation for b in both] == hub.translate(waves, 16000, batch_size=4, beam=2,
+                                                         max_len_b=10)
+    one = hub.transcribe_and_translate(waves[2], sample_rate=16000, beam=2, max_len_b=10)
+    assert one == both[2]
 
-    from fairseq_salign.api.features import Featurizer
 
-    (tmp_path / "config_st.yaml").write_text(yaml.safe_dump(
-        {"input_feat_per_channel": 384, "input_channels": 1,
-         "feature_transforms": {"*": ["utterance_cmvn"]}}))
-    with pytest.raises(ModelError, match="384-dim stored features .* translate prepared data "
-                       "with fairseq-generate"):
-        Featurizer(S2TDataConfig(tmp_path / "config_st.yaml"), 6000)
+def test_salign_translate_mode_both_writes_bilingual_subtitles_and_segments(exported, corpus,
+                                                                          tmp_path, capsys):
+    import srt
+    import webvtt
+
+    from fairseq_salign.cli.translate import translate
+
+    gap = np.zeros(16000, np.float32)
+    talk = tmp_path / "talk.wav"
+    sf.write(talk, np.concatenate([gap, *[x for w in _segments(corpus)[:4] for x in (w, gap)]]),
+             16000, subtype="FLOAT")
+    rows = {}
+    for mode, fmt in (("st", "srt"), ("asr", "srt"), ("both", "srt"), ("both", "vtt")):
+        out = tmp_path / f"{mode}_{fmt}"
+        assert translate(["--model-dir", str(exported), "--mode", mode, "--segment", *SEARCH,
+                          "--output-dir", str(out), "--subtitles", fmt, "--no-progress", "--cpu",
+                          str(talk)]) == 0
+        rows[mode, fmt] = [json.loads(r) for r in (out / "talk.jsonl").read_text().splitlines()]
+        stdout = capsys.readouterr().out
+    st, asr, both = rows["st", "srt"], rows["asr", "srt"], rows["both", "srt"]
+    assert len(both) >= 2 and rows["both", "vtt"] == both
+    assert [set(r) for r in both] == [{"start", "end", "transcript", "translation"}] * len(both)
+    assert [r["translation"] for r in both] == [r["translation"] for r in st]
+    assert [r["transcript"] for r in both] == [r["transcript"] for r in asr]
+    assert [(r["start"], r["end"]) for r in both] == [(r["start"], r["end"]) for r in st]
+    cues = list(srt.parse((tmp_path / "both_srt" / "talk.srt").read_text()))
+    lines = lambda r: [x or "…" for x in (r["transcript"], r["translation"])]  # noqa: E731
+    assert [c.content.split("\n") for c in cues] == [lines(r) for r in both]
+    vtt = webvtt.read(str(tmp_path / "both_vtt" / "talk.vtt"))
+    assert [c.text.split("\n") for c in vtt] == [lines(r) for r in both]  # escaping aside
+    text = (tmp_path / "both_srt" / "talk.txt").read_text().splitlines()
+    assert text == ["\t".join(lines(r)) for r in both]
+    assert stdout.split("\t")[0] == str(talk) and len(stdout.split("\t")) == 3

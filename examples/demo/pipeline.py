@@ -284,6 +284,33 @@ class Pipeline:
                 result[f"{infer}_chrf_{split}"] = chrf(hyps, refs)
         return result
 
+    # ---- what the user takes away ---------------------------------------------------------------
+    def hand_over(self, mode: str, scores: Dict) -> Dict:
+        """Export checkpoints/MODE/average.pt to OUT/model (``salign-export``) and subtitle one
+        whole unseen talk with it: the first tst-HE talk wav (voices never heard in training),
+        segmented by the VAD, transcript and translation from one pass (``salign-translate
+        --mode both``) into OUT/subtitles/. Returns the paths and the command for a user's file."""
+        model_dir, subs = self.out / "model", self.out / "subtitles"
+        talk = sorted((self.data / "data" / "tst-HE" / "wav").glob("*.wav"))[0]
+        score = [f"--score=tst-COMMON {k.replace('_tst-COMMON', '').replace('_', ' ')}={v:.2f}"
+                 for k, v in scores.items() if k.endswith("_tst-COMMON")]
+        self.say(f"exporting the {mode} model to {model_dir}; subtitling the unseen talk {talk.name}")
+        self.run(f"export{self.result_suffix}", [
+            BIN / "salign-export", "--checkpoint", self.speech_ckpt / mode / "average.pt",
+            "--data-dir", self.speech_data, "--out", model_dir, "--force",
+            "--name", f"fairseq-salign demo model ({mode} alignment, {self.front_end} front end)",
+            "--training-data", f"the demo's offline mini MuST-C ({self.args.size} segments, TTS voices)",
+            *score], show=None)
+        self.run(f"subtitles{self.result_suffix}", [
+            BIN / "salign-translate", "--model-dir", model_dir, "--mode", "both", "--segment",
+            "--output-dir", subs, "--no-progress", *(["--cpu"] if self.device_flags else []), talk,
+        ], show=None)
+        rel = lambda p: os.path.relpath(p, Path.cwd())  # noqa: E731
+        return {"model_dir": rel(model_dir), "talk": rel(talk),
+                "subtitles": [rel(subs / f"{talk.stem}.{ext}") for ext in ("srt", "txt", "jsonl")],
+                "command": f"{rel(BIN / 'salign-translate')} --model-dir {rel(model_dir)} --mode both "
+                           "--output-dir subtitles/ your_recording.wav"}
+
     def analyze(self, modes: List[str]) -> Dict:
         self.say("measuring the modality gap of the T-enc space (salign-analyze)")
         out_json = self.out / f"modality_gap_{self.front_end}.json"

@@ -5,8 +5,10 @@ Builds the offline mini MuST-C (voices + Ding dictionary), prepares it with the 
 pre-trains MT (transcripts + external Ding pairs) and the acoustic encoder (CTC), trains ST three
 ways from them on the same number of updates (plain multi-task, H-Align, S-Align), averages
 checkpoints, and scores each on tst-COMMON (ST and MT BLEU, ASR WER) plus tst-HE ST BLEU (voices
-of engines never heard in training), and measures the modality gap. Every step is re-usable:
-re-running skips finished work. Results: OUT/results.md, OUT/results.json, OUT/modality_gap.png.
+of engines never heard in training), and measures the modality gap. It ends by handing over a
+model: the S-Align system exported to OUT/model/ and one whole unseen tst-HE talk subtitled with it
+(transcript and translation per cue) in OUT/subtitles/. Every step is re-usable: re-running skips
+finished work. Results: OUT/results.md, OUT/results.json, OUT/modality_gap.png.
 """
 import argparse
 import json
@@ -79,12 +81,18 @@ def main(argv=None) -> int:
         pipe.train_st(mode, extra_args=DEMO_MODE_ARGS.get(mode, ()))
         results["systems"][mode] = pipe.evaluate(mode)
     results["modality_gap"] = pipe.analyze(args.modes)
+    handed = "soft" if "soft" in args.modes else args.modes[-1]
+    results["model"] = pipe.hand_over(handed, results["systems"][handed])
     results["wall_minutes"] = round((time.time() - start) / 60, 1)
     suffix = f"_{pipe.front_end}"
     table = write_report(results, args.out, suffix)
     print(table)
     print(f"\nresults: {args.out / f'results{suffix}.md'}, {args.out / f'results{suffix}.json'}, "
           f"{args.out / f'modality_gap{suffix}.png'} ({results['wall_minutes']} min)")
+    model = results["model"]
+    print(f"\nyour model ({handed}): {model['model_dir']}/; an unseen talk subtitled: "
+          f"{', '.join(model['subtitles'])}\nsubtitle your own recording (any format libsndfile "
+          f"reads, any length):\n  {model['command']}")
     return 0
 
 

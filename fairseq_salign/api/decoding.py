@@ -1,16 +1,18 @@
 """Batched decoding of model inputs with the task's generators, detokenised as fairseq-generate
-prints them (``D-`` lines): beam search for ST and MT, CTC best path for ASR."""
+prints them (``D-`` lines): beam search for ST and MT, CTC best path for ASR, and both from one
+encoder pass (``decode_both``)."""
 from __future__ import annotations
 
 from argparse import Namespace
 from dataclasses import asdict, dataclass
-from typing import Callable, Dict, Iterable, List, Optional, Sequence
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
 from ..tasks.ctc_generator import CTCGreedyGenerator
 from .loading import ModelError
+from .one_pass import OnePassModel
 
 MODES = ("st", "mt", "asr")
 
@@ -45,6 +47,7 @@ class Decoder:
         self.bpe = task.build_bpe(None)
         self.tokenizer = task.build_tokenizer(None)
         self._generators: Dict = {}
+        self._one_pass: Dict = {}
 
     # ------------------------------------------------------------ text <-> tokens
     def encode_text(self, text: str) -> torch.Tensor:
@@ -88,6 +91,30 @@ class Decoder:
             "net_input": {"src_tokens": batch.to(self.device), "src_lengths": lengths.to(self.device)},
         }
 
+    def _batches(self, tensors: List[torch.Tensor], batch_size: int,
+                 max_tokens: Optional[int]) -> List[List[int]]:
+        """Indices of ``tensors`` in batches of at most ``batch_size`` items and, if given,
+        ``max_tokens`` padded frames / samples / tokens, longest first (as fairseq sorts)."""
+        if batch_size < 1:
+            raise ValueError("batch_size must be positive")
+        order = sorted(range(len(tensors)), key=lambda i: -len(tensors[i]))
+        batches, current = [], []
+        for i in order:
+            longest = len(tensors[current[0]]) if current else len(tensors[i])
+            if current and (len(current) == batch_size
+                            or (max_tokens and longest * (len(current) + 1) > max_tokens)):
+                batches.append(current)
+                current = []
+            current.append(i)
+        if current:
+            batches.append(current)
+        return batches
+
+    @staticmethod
+    def _tensors(inputs: Sequence) -> List[torch.Tensor]:
+        return [x if torch.is_tensor(x) else torch.from_numpy(np.ascontiguousarray(x)).float()
+                for x in inputs]
+
     @torch.no_grad()
     def decode(
         self,
@@ -103,27 +130,49 @@ class Decoder:
         padded frames / samples / tokens; items are sorted by length first, as fairseq does."""
         if mode not in MODES:
             raise ValueError(f"mode {mode!r}: choose one of {', '.join(MODES)}")
-        if batch_size < 1:
-            raise ValueError("batch_size must be positive")
         generator = self._generator(mode, options or GenerationOptions())
         strip = getattr(generator, "symbols_to_strip_from_output", {self.dictionary.eos()})
-        tensors = [x if torch.is_tensor(x) else torch.from_numpy(np.ascontiguousarray(x)).float()
-                   for x in inputs]
-        order = sorted(range(len(tensors)), key=lambda i: -len(tensors[i]))
-        batches, current = [], []
-        for i in order:
-            longest = len(tensors[current[0]]) if current else len(tensors[i])
-            if current and (len(current) == batch_size
-                            or (max_tokens and longest * (len(current) + 1) > max_tokens)):
-                batches.append(current)
-                current = []
-            current.append(i)
-        if current:
-            batches.append(current)
+        tensors = self._tensors(inputs)
         out: List[Optional[str]] = [None] * len(tensors)
-        for batch in (progress or (lambda b: b))(batches):
+        for batch in (progress or (lambda b: b))(self._batches(tensors, batch_size, max_tokens)):
             sample = self._collate([tensors[i] for i in batch])
             hypos = self.task.inference_step(generator, [self.model], sample)
             for i, nbest in zip(batch, hypos):
                 out[i] = self._detokenize(nbest[0]["tokens"], strip)
+        return out
+
+    @torch.no_grad()
+    def decode_both(
+        self,
+        inputs: Sequence,
+        options: Optional[GenerationOptions] = None,
+        batch_size: int = 16,
+        max_tokens: Optional[int] = None,
+        progress: Optional[Callable[[Iterable], Iterable]] = None,
+    ) -> List[Tuple[str, str]]:
+        """``(transcript, translation)`` per speech input, in input order, from one encoder pass
+        per batch: the CTC best path of the acoustic encoder's head and the beam search over the
+        textual encoder's output, each equal to what ``decode`` gives in ``asr`` / ``st`` mode."""
+        options = options or GenerationOptions()
+        if options not in self._one_pass:
+            model = OnePassModel(self.model)
+            args = Namespace(**asdict(options), prefix_size=0)
+            self._one_pass[options] = (model, self.task.build_generator([model], args))
+        model, beam = self._one_pass[options]
+        ctc = self._generator("asr", options)
+        tensors = self._tensors(inputs)
+        if tensors and not tensors[0].is_floating_point():
+            raise ValueError("transcript and translation need speech inputs, not token ids")
+        out: List[Optional[Tuple[str, str]]] = [None] * len(tensors)
+        for batch in (progress or (lambda b: b))(self._batches(tensors, batch_size, max_tokens)):
+            sample = self._collate([tensors[i] for i in batch])
+            try:
+                encoder_out = model.encode(sample["net_input"])
+                transcripts = ctc.from_encoder_outs([encoder_out])
+                translations = self.task.inference_step(beam, [model], sample)
+            finally:
+                model.release()
+            for i, asr, st in zip(batch, transcripts, translations):
+                out[i] = (self._detokenize(asr[0]["tokens"], ctc.symbols_to_strip_from_output),
+                          self._detokenize(st[0]["tokens"], beam.symbols_to_strip_from_output))
         return out

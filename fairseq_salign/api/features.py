@@ -1,33 +1,24 @@
 """Audio (a file, or an array at any sample rate) -> what an S-Align model reads.
 
-fbank models get the recipe's own 80-dim Kaldi filterbanks (``data.audio.compute_fbank``) with
-the data config's eval-time feature transforms (utterance CMVN, or global CMVN); waveform (SSL)
-models get the 16 kHz samples, standardized when the config says so. Models trained on stored
-Whisper / SSL states (``--features whisper|ssl``) are refused: their front end is not part of
-the checkpoint.
+The features are the recipe's own: the feature kind recorded in the data config
+(``data.features.record``: 80-dim fbank, 16 kHz waveform, Whisper encoder states, SSL layer
+states) computes them from the 16 kHz waveform exactly as it stored them for training, then the
+config's eval-time transforms apply (utterance or global CMVN; waveform standardization when
+the config asks for it), as fairseq's dataset applies them.
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Union
+from typing import Optional, Union
 
 import numpy as np
 
-from ..data.audio import (
-    FRAME_LENGTH_SAMPLES,
-    FRAME_SHIFT_SAMPLES,
-    TARGET_SAMPLE_RATE,
-    AudioError,
-    compute_fbank,
-    load_audio,
-    n_fbank_frames,
-    resample,
-    to_mono,
-)
+from ..data.audio import FRAME_LENGTH_SAMPLES, TARGET_SAMPLE_RATE, AudioError, load_audio, resample, to_mono
+from ..data.features.record import kind_from_record, recorded_kind
 from ..tasks.waveform_data import standardize_audio
+from ..data.mustc import PrepError
 from .loading import ModelError
 
-FRAMES_PER_SECOND = TARGET_SAMPLE_RATE // FRAME_SHIFT_SAMPLES  # 10 ms fbank shift
 Speech = Union[str, Path, np.ndarray]
 
 
@@ -59,57 +50,67 @@ def to_wave16k(speech: Speech, sample_rate: int = None, name: str = None) -> np.
 
 
 class Featurizer:
-    """16 kHz waveform -> model input (normalised fbank frames, or samples for an SSL front end),
-    refusing what the model cannot take (too short for one 25 ms frame, beyond its source
-    positions)."""
+    """16 kHz waveform -> model input (the recorded kind's features after the config's
+    transforms), refusing what the model cannot take (shorter than one 25 ms frame, beyond its
+    source positions). ``weights``: where the kind's pretrained model is on this machine, when
+    not at the recorded path (checked against the recorded checksum)."""
 
-    def __init__(self, data_cfg, max_frames: int):
+    def __init__(self, data_cfg, max_frames: int, weights: Optional[str] = None):
         from fairseq.data.audio.feature_transforms import CompositeAudioFeatureTransform
 
+        root = getattr(data_cfg, "root", None)
+        where = str(Path(root) / "config_st.yaml") if root is not None else "config_st.yaml"
+        try:
+            self.record = recorded_kind(data_cfg.config, where)
+            self.kind = kind_from_record(self.record, weights, where)
+        except PrepError as e:  # FeatureRecordError, or the kind's own (a missing package)
+            raise ModelError(str(e)) from None
         self.waveform = bool(data_cfg.use_audio_input)
         self.standardize = standardize_audio(data_cfg)
-        fbank80 = data_cfg.input_feat_per_channel == 80 and data_cfg.input_channels == 1
-        if not (self.waveform or fbank80):
-            raise ModelError(
-                f"the data config describes {data_cfg.input_feat_per_channel}-dim stored features "
-                "(e.g. --features whisper or ssl), neither 80-dim filterbanks nor waveforms "
-                "(use_audio_input): this model needs the recipe's feature extractor, not shipped "
-                "with it; translate prepared data with fairseq-generate instead"
-            )
         # not a split name: selects the config's `_eval` (else `*`) transforms
         self.transforms = CompositeAudioFeatureTransform.from_config_dict(
             data_cfg.get_feature_transforms("salign-translate", False)
         )
-        self.max_frames = max_frames  # encoder positions: 10 ms frames, or samples for waveforms
+        self.max_frames = max_frames  # encoder positions, in the kind's frames (samples for waveforms)
+        self._max_samples: Optional[int] = None
+
+    @property
+    def name(self) -> str:
+        return self.kind.describe()
+
+    @property
+    def max_samples(self) -> int:
+        """The most 16 kHz samples whose features fit the model's source positions."""
+        if self._max_samples is None:  # n_frames grows with the samples: bisect it
+            lo, hi = 0, self.max_frames * 4000 + FRAME_LENGTH_SAMPLES
+            while lo < hi:
+                mid = (lo + hi + 1) // 2
+                lo, hi = (mid, hi) if self.kind.n_frames(mid) <= self.max_frames else (lo, mid - 1)
+            self._max_samples = lo
+        return self._max_samples
 
     @property
     def max_seconds(self) -> float:
         """The longest audio the model's source positions take."""
-        if self.waveform:
-            return self.max_frames / TARGET_SAMPLE_RATE
-        return (FRAME_LENGTH_SAMPLES + (self.max_frames - 1) * FRAME_SHIFT_SAMPLES) / TARGET_SAMPLE_RATE
+        return self.max_samples / TARGET_SAMPLE_RATE
+
+    def check(self, n_samples: int, name: str) -> None:
+        """An ``AudioError`` naming ``name`` when ``n_samples`` is too short or too long."""
+        seconds = n_samples / TARGET_SAMPLE_RATE
+        if n_samples < FRAME_LENGTH_SAMPLES or self.kind.n_frames(n_samples) < 1:
+            raise AudioError(f"{name}: {seconds * 1000:.0f} ms is shorter than one 25 ms frame")
+        if n_samples > self.max_samples:
+            n = self.kind.n_frames(n_samples)
+            raise AudioError(
+                f"{name}: {seconds:.1f} s ({n} {self.kind.name} frames) is beyond the model's "
+                f"{self.max_frames} source positions ({self.max_seconds:g} s); "
+                + split_hint(name, self.max_seconds))
 
     def __call__(self, wave: np.ndarray, name: str) -> np.ndarray:
-        seconds = len(wave) / TARGET_SAMPLE_RATE
-        if len(wave) < FRAME_LENGTH_SAMPLES:  # one 25 ms window: the shortest either front end takes
-            raise AudioError(f"{name}: {seconds * 1000:.0f} ms is shorter than one 25 ms frame")
+        self.check(len(wave), name)
+        features = self.kind.features(wave)
         if self.waveform:
-            return self._waveform(wave, name, seconds)
-        n = n_fbank_frames(len(wave))
-        if n > self.max_frames:
-            limit = self.max_frames / FRAMES_PER_SECOND
-            raise AudioError(
-                f"{name}: {seconds:.1f} s ({n} frames) is beyond the model's "
-                f"{self.max_frames} source positions ({limit:g} s); " + split_hint(name, limit)
-            )
-        features = compute_fbank(wave)
+            if self.standardize:  # as fairseq's dataset does for standardize_audio configs
+                features = (features - features.mean()) / np.sqrt(features.var() + 1e-5)
+            return features.astype(np.float32)
         return self.transforms(features) if self.transforms is not None else features
-
-    def _waveform(self, wave: np.ndarray, name: str, seconds: float) -> np.ndarray:
-        if len(wave) > self.max_frames:  # the encoder counts samples for waveform input
-            limit = self.max_frames / TARGET_SAMPLE_RATE
-            raise AudioError(f"{name}: {seconds:.1f} s is beyond the model's {limit:g} s of "
-                             "source positions; " + split_hint(name, limit))
-        if self.standardize:  # as fairseq's dataset does for standardize_audio configs
-            wave = (wave - wave.mean()) / np.sqrt(wave.var() + 1e-5)
-        return wave.astype(np.float32)

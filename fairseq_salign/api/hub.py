@@ -8,15 +8,19 @@
     hub.translate("talk.wav")                                   # speech -> translation
     hub.translate([wave_44k], sample_rate=44100, beam=8)        # arrays at any rate, batched
     hub.transcribe(["a.flac", "b.wav"])                         # speech -> transcript (CTC)
+    hub.transcribe_and_translate("a.wav")                       # both, one encoder pass
     hub.translate_text("where is the station")                  # text -> translation
 
 One input gives one string, a list gives a list (as fairseq's ``translate``). Speech is
-featurised exactly as the recipe prepared the training data; search options are
+featurised exactly as the recipe prepared the training data, by the feature kind the data config
+records (fbank, waveform, Whisper or SSL states; ``feature_weights=``: where the Whisper model /
+SSL checkpoint of those features is on this machine, checked against the recorded checksum); search options are
 fairseq-generate's (``beam``, ``max_len_a``, ``max_len_b``, ``min_len``, ``lenpen``, ...).
 The hub is an ``nn.Module``: ``hub.to("cuda")`` moves the model.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Sequence, Union
 
@@ -36,35 +40,46 @@ def _device(device) -> torch.device:
     return torch.device(device)
 
 
+@dataclass(frozen=True)
+class Transcribed:
+    """One input's CTC transcript and translation (``transcribe_and_translate``)."""
+
+    transcript: str
+    translation: str
+
+
 class SAlignHub(torch.nn.Module):
     """One loaded S-Align model with its vocabulary and feature settings."""
 
-    def __init__(self, model, task, cfg, metadata: Optional[dict] = None):
+    def __init__(self, model, task, cfg, metadata: Optional[dict] = None,
+                 feature_weights: Optional[str] = None):
         super().__init__()
         self.model, self.task, self.cfg = model, task, cfg
         self.metadata = metadata or {}
         self._decoder = None
         self.featurizer, self.featurizer_error = None, None
         try:
-            self.featurizer = Featurizer(task.data_cfg, model.encoder.max_positions())
-        except ModelError as e:  # e.g. a model of stored Whisper states: text translation works
+            self.featurizer = Featurizer(task.data_cfg, model.encoder.max_positions(), feature_weights)
+        except ModelError as e:  # e.g. Whisper states without its package: text translation works
             self.featurizer_error = e
 
     # ------------------------------------------------------------ loading
     @classmethod
-    def from_pretrained(cls, model_dir, checkpoint_file: str = CHECKPOINT, device=None) -> "SAlignHub":
+    def from_pretrained(cls, model_dir, checkpoint_file: str = CHECKPOINT, device=None,
+                        feature_weights: Optional[str] = None) -> "SAlignHub":
         """Load a directory written by ``salign-export`` (wherever it now is)."""
         layout = open_model_dir(model_dir)
         path = Path(model_dir) / checkpoint_file
         model, cfg, task = load_salign(str(path), str(layout.root), {"infer_mode": "st"})
-        return cls(model, task, cfg, layout.metadata).to(_device(device))
+        return cls(model, task, cfg, layout.metadata, feature_weights).to(_device(device))
 
     @classmethod
-    def from_checkpoint(cls, checkpoint, data_dir, device=None, ema: bool = False) -> "SAlignHub":
+    def from_checkpoint(cls, checkpoint, data_dir, device=None, ema: bool = False,
+                        feature_weights: Optional[str] = None) -> "SAlignHub":
         """Load a training checkpoint with the prepared data directory it was trained on;
         ``ema``: its EMA weights (saved with ``--store-ema``) instead of the model's."""
         model, cfg, task = load_salign(str(checkpoint), str(data_dir), {"infer_mode": "st"}, ema)
-        return cls(model, task, cfg).to(_device(device))
+        return cls(model, task, cfg, None, feature_weights).to(_device(device))
 
     @property
     def device(self) -> torch.device:
@@ -105,6 +120,16 @@ class SAlignHub(torch.nn.Module):
         """Speech -> transcript by CTC best-path decoding of the acoustic encoder."""
         single, inputs = self._speech_inputs(speech, sample_rate)
         out = self.decoder.decode(inputs, "asr", None, batch_size)
+        return out[0] if single else out
+
+    def transcribe_and_translate(
+            self, speech: Union[Speech, Sequence[Speech]], sample_rate: Optional[int] = None,
+            batch_size: int = 16, **generation) -> Union[Transcribed, List[Transcribed]]:
+        """Speech -> CTC transcript and translation from one acoustic-encoder pass; each equals
+        what ``transcribe`` and ``translate`` return separately."""
+        single, inputs = self._speech_inputs(speech, sample_rate)
+        out = [Transcribed(*pair) for pair in
+               self.decoder.decode_both(inputs, GenerationOptions(**generation), batch_size)]
         return out[0] if single else out
 
     def translate_text(self, text: Union[str, Sequence[str]], normalize: bool = True,

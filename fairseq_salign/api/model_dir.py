@@ -4,8 +4,9 @@
     config_st.yaml      the data config, its files named relative to the directory
     spm_*.model/.txt    the joint SentencePiece model and fairseq dictionary
     [global CMVN .npz]  when the config normalises with global statistics
-    salign_model.json   metadata: architecture, parameters, input features, weights (model or
-                        the EMA of --store-ema), training data, scores
+    salign_model.json   metadata: architecture, parameters, input features and the feature kind
+                        that computes them from audio (also in config_st.yaml), weights (model
+                        or the EMA of --store-ema), training data, scores
     README.md           the same, for people, with how to call the model
 
 fairseq resolves the SentencePiece path (``bpe_tokenizer.sentencepiece_model``) against the
@@ -22,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from ..data.features.record import recorded_kind
+from ..data.mustc import PrepError
 from .loading import ModelError, read_salign_state, read_weights
 
 CHECKPOINT = "model.pt"
@@ -134,6 +137,11 @@ def _describe(state: dict, config: dict, n_params: int, info: dict) -> dict:
         features = "16 kHz waveform"
     else:
         features = f"{config.get('input_feat_per_channel', 80)}-dim feature frames"
+    try:  # the kind that computes them from audio (data.features.record)
+        record = recorded_kind(config, CONFIG)
+        features = f"{record['kind']} ({features})"
+    except PrepError:  # stored states prepared before the record: fairseq-generate only
+        record = None
     return {
         "format": FORMAT,
         "architecture": {"arch": model_cfg.get("_name") or model_cfg.get("arch"),
@@ -141,6 +149,7 @@ def _describe(state: dict, config: dict, n_params: int, info: dict) -> dict:
         "parameters": n_params,
         "alignment": (state["cfg"].get("criterion") or {}).get("alignment"),
         "input_features": features,
+        "feature_kind": record,
         "updates": (state.get("optimizer_history") or [{}])[-1].get("num_updates"),
         **info,
     }

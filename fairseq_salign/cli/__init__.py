@@ -29,6 +29,10 @@ def add_model_args(parser, data_dir_help: str) -> None:
     group.add_argument("--ema", action="store_true",
                        help="with --checkpoint: the EMA weights fairseq-train saved with "
                        "--store-ema, not the model's")
+    group.add_argument("--feature-weights", metavar="PATH",
+                       help="models on Whisper / SSL states: the Whisper model directory or SSL "
+                       "checkpoint the features came from, when it is not at the path recorded "
+                       "at training time (checked against the recorded sha1)")
 
 
 def model_source(args):

@@ -1,5 +1,5 @@
-"""``salign-translate``: translate (``--mode st``) or transcribe (``--mode asr``) audio files,
-from single utterances to whole talks.
+"""``salign-translate``: translate (``--mode st``), transcribe (``--mode asr``) or both from one
+acoustic-encoder pass (``--mode both``) audio files, from single utterances to whole talks.
 
 Each file is read at any sample rate and channel count, mixed down and resampled to 16 kHz.
 Files up to ``--max-seconds`` are decoded whole; longer ones (a talk) are cut into segments by
@@ -11,10 +11,13 @@ ASR), through the same :class:`~fairseq_salign.api.SAlignHub` the Python API giv
     salign-translate --model-dir exported/ talk1.wav talk2.flac
     salign-translate --model-dir exported/ --output-dir subs --subtitles vtt ted_talk.wav
 
-stdout gets one ``path<TAB>hypothesis`` line per file that worked, in argument order (a
-segmented file's segment hypotheses joined by spaces). With ``--output-dir`` each file also gets
-``DIR/<name>.srt`` (or ``.vtt``) with one timed cue per segment and ``DIR/<name>.txt`` with one
-line per cue. A file that is missing, empty, corrupt, too short for one 25 ms frame, without
+stdout gets one ``path<TAB>hypothesis`` line per file that worked (``--mode both``:
+``path<TAB>transcript<TAB>translation``), in argument order (a segmented file's segment
+hypotheses joined by spaces). With ``--output-dir`` each file also gets ``DIR/<name>.srt`` (or
+``.vtt``) with one timed cue per segment (``--mode both``: bilingual cues, the transcript above
+the translation), ``DIR/<name>.txt`` with one line per cue (both: tab-separated) and
+``DIR/<name>.jsonl`` with one JSON object per segment (``start``, ``end`` in seconds and
+``transcript`` and/or ``translation``). A file that is missing, empty, corrupt, too short for one 25 ms frame, without
 speech, or too long with ``--no-segment`` is reported on stderr (naming it) and skipped; the
 others are still processed; voiced blips dropped by the segmenter are counted per file. Exit
 status: 0 all files done, 1 some file failed, 2 bad usage/model.
@@ -32,10 +35,11 @@ from ..api.features import split_hint
 from ..data.audio import TARGET_SAMPLE_RATE, AudioError, audio_info, load_audio
 from ..segmentation import VADS, SegmentLimits, VADError, make_vad, segment_speech
 from ..segmentation.base import Segment
-from ..subtitles import FORMATS, Cue, write_subtitles
+from ..subtitles import FORMATS, Cue, write_jsonl, write_subtitles
 from . import CliError, add_model_args, load_salign, model_source, pick_device, run_main
 
 logger = logging.getLogger("fairseq_salign.cli.translate")
+MODES = {"st": ("translation",), "asr": ("transcript",), "both": ("transcript", "translation")}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,8 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
         "an S-Align model; optionally write SRT/WebVTT subtitles.",
     )
     add_model_args(p, "prepared data dir (config_st.yaml, vocabulary) of --checkpoint")
-    p.add_argument("--mode", choices=["st", "asr"], default="st",
-                   help="st: translation by beam search; asr: transcript by CTC greedy decoding")
+    p.add_argument("--mode", choices=list(MODES), default="st",
+                   help="st: translation by beam search; asr: transcript by CTC greedy decoding; "
+                   "both: transcript and translation from one acoustic-encoder pass")
     g = p.add_argument_group("search (st), as fairseq-generate's")
     g.add_argument("--beam", type=int, default=5, help="beam size")
     g.add_argument("--max-len-a", type=float, default=0.0,
@@ -79,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"audio context around each segment (default {defaults.pad_s:g})")
     o = p.add_argument_group("output")
     o.add_argument("--output-dir", type=Path,
-                   help="also write <name>.srt/.vtt (timed cues) and <name>.txt per file here")
+                   help="also write <name>.srt/.vtt (timed cues), <name>.txt and <name>.jsonl "
+                   "(segments with times) per file here")
     o.add_argument("--subtitles", choices=FORMATS, default="srt",
                    help="subtitle format with --output-dir (default srt)")
     o.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -125,8 +131,14 @@ class Talk:
                 f"{path} [{seg.start:.2f}-{seg.end:.2f} s]"
             self.inputs.append(hub.featurize(piece, TARGET_SAMPLE_RATE, name))
 
-    def cues(self, hypotheses: List[str]) -> List[Cue]:
-        return [Cue(s.speech_start, s.speech_end, h) for s, h in zip(self.segments, hypotheses)]
+    def rows(self, fields: tuple, hypotheses: List[tuple]) -> List[dict]:
+        """One dict per segment: speech start and end (s), then the hypotheses by ``fields``."""
+        return [{"start": round(s.speech_start, 3), "end": round(s.speech_end, 3), **dict(zip(fields, h))}
+                for s, h in zip(self.segments, hypotheses)]
+
+    def cues(self, hypotheses: List[tuple]) -> List[Cue]:
+        return [Cue(s.speech_start, s.speech_end, "\n".join(h))
+                for s, h in zip(self.segments, hypotheses)]
 
 
 def _check_outputs(files: List[str], out_dir: Optional[Path]) -> None:
@@ -157,7 +169,7 @@ def translate(argv: Optional[List[str]] = None) -> int:
     checkpoint, data_dir = model_source(args)
     device = pick_device(args.cpu)
     model, cfg, task = load_salign(checkpoint, data_dir, {"infer_mode": "st"}, ema=args.ema)
-    hub = SAlignHub(model, task, cfg).to(device)
+    hub = SAlignHub(model, task, cfg, feature_weights=args.feature_weights).to(device)
     if hub.featurizer is None:
         raise CliError(str(hub.featurizer_error))
     if limits.max_segment_s > hub.featurizer.max_seconds:
@@ -169,7 +181,9 @@ def translate(argv: Optional[List[str]] = None) -> int:
         args.max_seconds = hub.featurizer.max_seconds
     options = GenerationOptions(beam=args.beam, max_len_a=args.max_len_a,
                                 max_len_b=args.max_len_b, lenpen=args.lenpen)
-    logger.info(f"{args.mode} with {checkpoint} on {device}: {len(args.files)} files")
+    fields = MODES[args.mode]
+    logger.info(f"{args.mode} with {checkpoint} on {device}, {hub.featurizer.name} features: "
+                f"{len(args.files)} files")
     failed = []
     for path in args.files:
         try:
@@ -178,13 +192,20 @@ def translate(argv: Optional[List[str]] = None) -> int:
             print(f"error: {err}", file=sys.stderr, flush=True)
             failed.append(path)
             continue
-        hypotheses = hub.decoder.decode(
-            talk.inputs, args.mode, options if args.mode == "st" else None, args.batch_size,
-            progress=_progress(not args.no_progress and len(talk.inputs) > args.batch_size, path))
-        print(f"{path}\t{' '.join(h for h in hypotheses if h)}", flush=True)
+        progress = _progress(not args.no_progress and len(talk.inputs) > args.batch_size, path)
+        if args.mode == "both":
+            hypotheses = hub.decoder.decode_both(talk.inputs, options, args.batch_size,
+                                                 progress=progress)
+        else:
+            hypotheses = [(h,) for h in hub.decoder.decode(
+                talk.inputs, args.mode, options if args.mode == "st" else None, args.batch_size,
+                progress=progress)]
+        joined = "\t".join(" ".join(h[k] for h in hypotheses if h[k]) for k in range(len(fields)))
+        print(f"{path}\t{joined}", flush=True)
         if args.output_dir is not None:
-            written = write_subtitles(talk.cues(hypotheses), args.output_dir / Path(path).stem,
-                                      args.subtitles)
+            stem = args.output_dir / Path(path).stem
+            written = write_subtitles(talk.cues(hypotheses), stem, args.subtitles)
+            written.append(write_jsonl(talk.rows(fields, hypotheses), stem.with_name(f"{stem.name}.jsonl")))
             logger.info(f"{path}: wrote {', '.join(map(str, written))}")
     if failed:
         print(f"error: {len(failed)} of {len(args.files)} files failed: {', '.join(failed)}",

@@ -37,6 +37,7 @@ from .audio import (  # noqa: F401 (compute_fbank: fbank80's computation, looked
     TARGET_SAMPLE_RATE, AudioError, compute_fbank, read_audio, resample, to_mono)
 from .features import FeatureKind, make_kind
 from .features.base import SPECAUGMENT_CHOICES, SPECAUGMENT_POLICIES  # noqa: F401 (re-exported)
+from .features.record import RECORD_KEY
 from .mustc import SPLITS, PrepError, SplitData, SplitReport, is_train_split, read_split
 from .text import clean_field, normalize_source
 from .text_corpus import read_text_split, write_mt_manifest
@@ -270,8 +271,9 @@ def _write_manifest(path: Path, kind: FeatureKind, data: SplitData, spans: dict,
     os.replace(tmp, path)
 
 
-def _write_config(out_dir: Path, vocab: VocabResult, feature_config: dict) -> Path:
-    """``config_st.yaml``: vocabulary entries plus the kind's ``feature_config``.
+def _write_config(out_dir: Path, vocab: VocabResult, feature_config: dict, record: dict) -> Path:
+    """``config_st.yaml``: vocabulary entries, the kind's ``feature_config`` and its ``record``
+    (``salign_features``: how inference computes the same features from audio).
 
     The SentencePiece model is named relative to the directory: fairseq's ``S2TDataConfig``
     resolves ``bpe_tokenizer`` paths against the yaml's directory (the task reuses that
@@ -290,6 +292,7 @@ def _write_config(out_dir: Path, vocab: VocabResult, feature_config: dict) -> Pa
         "src_vocab_filename": vocab.dict_path.name,  # joint vocabulary: same files
         "src_bpe_tokenizer": dict(spm),
         **feature_config,
+        RECORD_KEY: record,
     }
     path = out_dir / "config_st.yaml"
     _atomic_write_text(path, yaml.safe_dump(config, sort_keys=False))
@@ -471,7 +474,7 @@ def prepare_language(
         vocab = VocabResult(model_path, dict_path, vocab_size, size)
     else:
         vocab = train_joint_spm(lines, out_dir, vocab_type, vocab_size, num_workers)
-    config = _write_config(out_dir, vocab, feature_config)
+    config = _write_config(out_dir, vocab, feature_config, kind.record())
 
     state = {
         "format": 1,

@@ -23,15 +23,21 @@ class CTCGreedyGenerator:
     @torch.no_grad()
     def generate(self, models, sample, **unused) -> List[List[Dict[str, torch.Tensor]]]:
         net_input = sample["net_input"]
+        return self.from_encoder_outs(
+            [model.encoder(net_input["src_tokens"], net_input["src_lengths"]) for model in models])
+
+    @torch.no_grad()
+    def from_encoder_outs(self, encoder_outs: List[Dict]) -> List[List[Dict[str, torch.Tensor]]]:
+        """Hypotheses from encoder outputs already computed (one per model): the transcript half
+        of a one-pass transcript + translation run."""
         lprobs, padding_mask = None, None
-        for model in models:
-            out = model.encoder(net_input["src_tokens"], net_input["src_lengths"])
+        for out in encoder_outs:
             if "ctc_logits" not in out:
                 raise ValueError("--infer-mode asr needs speech input (B x T x F features)")
             lp = F.log_softmax(out["ctc_logits"][0].float(), dim=-1)
             lprobs = lp if lprobs is None else lprobs + lp
             padding_mask = out["ctc_padding_mask"][0]
-        lprobs = lprobs / len(models)  # T x B x V
+        lprobs = lprobs / len(encoder_outs)  # T x B x V
         best_lp, best = lprobs.max(dim=-1)
         lengths = (~padding_mask).sum(dim=1)
         results = []

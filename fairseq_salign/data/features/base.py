@@ -9,9 +9,11 @@ subclass in its own file plus one line in ``features/__init__.py``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 from abc import ABC, abstractmethod
-from typing import ClassVar
+from pathlib import Path
+from typing import ClassVar, Optional
 
 import numpy as np
 
@@ -81,6 +83,41 @@ class FeatureKind(ABC):
     @abstractmethod
     def config(self, specaugment: str) -> dict:
         """``config_st.yaml`` entries of this kind: input_* keys, feature transforms."""
+
+    # ------------------------------------------------------------ inference: the same features
+    #: the dataclass field naming the pretrained weights the kind runs (None: no model), which a
+    #: user may point elsewhere at inference (``--feature-weights``): identity is the checksum
+    weights_field: ClassVar[Optional[str]] = None
+    #: fields that only tune speed, not the features: left out of :meth:`record`
+    runtime_fields: ClassVar[tuple] = ("threads",)
+
+    def weights_file(self) -> Optional[Path]:
+        """The file whose checksum identifies the pretrained model this kind runs (``None``:
+        the kind runs no model)."""
+        return None
+
+    def record(self) -> dict:
+        """What ``config_st.yaml`` keeps (key ``salign_features``) so that inference computes
+        exactly these features from raw audio: the kind, its options and, for a kind that runs
+        a pretrained model, the checksum of its weights (see ``features.record``)."""
+        options = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                   if f.name not in self.runtime_fields}
+        if self.weights_field and options.get(self.weights_field):
+            options[self.weights_field] = str(Path(options[self.weights_field]).resolve())
+        out = {"kind": self.name, "options": options, "fingerprint": self.fingerprint()}
+        weights = self.weights_file()
+        if weights is not None:
+            out["weights_sha1"] = file_sha1(weights)
+        return out
+
+    def read_member(self, blob: bytes) -> np.ndarray:
+        """A stored member's bytes -> the array fairseq's dataset reads from it."""
+        return np.load(io.BytesIO(blob))
+
+    def features(self, wave16k: np.ndarray) -> np.ndarray:
+        """The array this kind stores for a waveform, as the training data loader reads it
+        back (through the stored bytes, so inference sees exactly what training saw)."""
+        return self.read_member(self.featurize(wave16k))
 
     # ------------------------------------------------------------ optional hooks
     def check(self) -> None:

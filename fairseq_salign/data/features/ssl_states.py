@@ -33,6 +33,7 @@ class SSLStates(ModelStates):
 
     name = "ssl"
     zip_name = "ssl.zip"
+    weights_field = "checkpoint"
 
     # ------------------------------------------------------------ model
     def _load(self):
@@ -84,6 +85,11 @@ class SSLStates(ModelStates):
         return out[0].float().numpy()
 
     # ------------------------------------------------------------ FeatureKind
+    def weights_file(self) -> Path:
+        if not self.checkpoint:
+            self._load()  # names the missing option
+        return Path(self.checkpoint)
+
     def fingerprint(self) -> str:
         return f"ssl-{file_sha1(Path(self.checkpoint or ''))}-layer{self.layer}-v1"
 

@@ -59,6 +59,10 @@ class Waveform(FeatureKind):
     def stored_frames(self, blob: bytes) -> int:
         return int(sf.info(io.BytesIO(blob)).frames)
 
+    def read_member(self, blob: bytes) -> np.ndarray:
+        # as data/stored_audio.load_stored_waveform decodes a member for the dataset
+        return sf.read(io.BytesIO(blob), dtype="float32", always_2d=False)[0]
+
     def config(self, specaugment: str) -> dict:
         if specaugment != "none":
             raise PrepError(f"--specaugment-policy {specaugment}: waveform features take no "

@@ -76,6 +76,7 @@ class WhisperStates(ModelStates):
 
     name = "whisper"
     zip_name = "whisper.zip"
+    weights_field = "model_dir"
     # a process forked after CTranslate2 ran (even one that loads a model of its own) hangs in
     # its first CTranslate2 call: measured with ctranslate2 4.8.5
     fork_safe = False
@@ -132,6 +133,9 @@ class WhisperStates(ModelStates):
         return int(self._encode(np.zeros((model.n_mels, 2), np.float32)).shape[1])
 
     # ------------------------------------------------------------ FeatureKind
+    def weights_file(self) -> Path:
+        return self.model_path / "model.bin"
+
     def fingerprint(self) -> str:
         import ctranslate2
         import faster_whisper
