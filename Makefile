@@ -52,9 +52,12 @@ sysdeps:
 demo: install install-whisper sysdeps
 	$(PY) examples/demo/run_demo.py --out demo
 
-bench: install
+# the talk benchmark speaks its talk with espeak-ng (sysdeps) and times Whisper-state models and
+# faster-whisper (install-whisper)
+bench: install install-whisper sysdeps
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/frontend.py
+	$(PY) benchmarks/talk_speed.py
 
 # fp32/fp16/AMP/bf16 stage-2 training checked and timed (docs/benchmarks.md, "GPU readiness");
 # without CUDA: tiny sizes, a check of the script. Writes gpu-check/gpu_check.{json,md}.

