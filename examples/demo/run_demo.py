@@ -11,7 +11,6 @@ model: the S-Align system exported to OUT/model/ and one whole unseen tst-HE tal
 finished work. Results: OUT/results.md, OUT/results.json, OUT/modality_gap.png.
 """
 import argparse
-import json
 import os
 import sys
 import time

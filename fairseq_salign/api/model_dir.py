@@ -173,9 +173,11 @@ def _readme(meta: dict) -> str:
               "hub = SAlignHub.from_pretrained('path/to/this/directory')",
               "hub.translate('utterance.wav')   # speech -> translation",
               "hub.transcribe('utterance.wav')  # speech -> transcript (CTC)",
-              "hub.translate_text('hello')      # text -> translation", "```", "",
-              "`salign-translate --model-dir path/to/this/directory talk.wav --subtitles srt "
-              "--output-dir subs/` segments a whole talk and writes subtitles.", ""]
+              "hub.translate_text('hello')      # text -> translation",
+              "hub.transcribe_and_translate('utterance.wav')  # both, one encoder pass", "```", "",
+              "`salign-translate --model-dir path/to/this/directory --mode both --output-dir "
+              "subs/ talk.wav` segments a whole talk and writes bilingual subtitles (SRT; "
+              "`--subtitles vtt`: WebVTT) and its segments as JSON lines.", ""]
     return "\n".join(lines)
 
 
