@@ -16,8 +16,9 @@ except ImportError as err:  # pragma: no cover - depends on the environment
         "(or run `make install`, which does it from requirements/fairseq.txt)"
     ) from err
 
-from . import checkpoint_safety, cli_help, cpu_ddp, ema
+from . import atomic_copy, checkpoint_safety, cli_help, cpu_ddp, ema
 
+atomic_copy.install()
 checkpoint_safety.install()
 cli_help.install()
 cpu_ddp.install()

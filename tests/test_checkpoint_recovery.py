@@ -59,3 +59,36 @@ def test_resume_from_truncated_last_checkpoint(corpus, tmp_path):
     assert re.search(rf"Loaded checkpoint {re.escape(str(newest))} \(epoch \d+ @ \d+ updates\)", log)
     assert (save / "checkpoint3.pt").is_file()
     checkpoint_utils.load_checkpoint_to_cpu(str(last))  # overwritten intact by the resumed run
+
+
+def test_killed_while_saving_resumes_from_an_intact_checkpoint(corpus, tmp_path):
+    """SIGKILL in the middle of writing checkpoint_last.pt (epoch 2's copy, slowed by a test shim):
+    the file is still epoch 1's whole checkpoint, and the next run resumes from it, losing only
+    the interrupted epoch."""
+    import signal
+    import subprocess
+
+    from conftest import BIN, TESTS, cli_env
+
+    save, marker = tmp_path / "save", tmp_path / "copying"
+    env = {**cli_env(), "SALIGN_TEST_SLOW_COPY": str(marker),
+           "PYTHONPATH": os.pathsep.join([str(TESTS / "shims"), os.environ.get("PYTHONPATH", "")])}
+    cmd = [str(BIN / "fairseq-train"), *map(str, train_args(corpus, save, "--max-epoch", "3"))]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 240
+        while not marker.exists() and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.2)
+        assert marker.exists(), f"the shim never slowed a copy (exit {proc.poll()})"
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+    last = save / "checkpoint_last.pt"
+    state = checkpoint_utils.load_checkpoint_to_cpu(str(last))  # intact: no half-written file
+    assert state["extra_state"]["train_iterator"]["epoch"] == 1
+    assert (save / "checkpoint2.pt").is_file()  # the interrupted save's own file is whole too
+    resumed = run_cli("fairseq-train", train_args(corpus, save, "--max-epoch", "3"))
+    log = resumed.stdout + resumed.stderr
+    assert re.search(rf"Loaded checkpoint {re.escape(str(last))} \(epoch 1 @ \d+ updates\)", log)
+    assert checkpoint_utils.load_checkpoint_to_cpu(str(last))["extra_state"]["train_iterator"]["epoch"] == 3

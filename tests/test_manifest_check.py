@@ -149,3 +149,15 @@ def test_fairseq_train_skips_and_counts(corpus, tmp_path):
     log = ran.stdout + ran.stderr
     assert f"--skip-invalid-rows: dropped 1 of {n} rows of" in log and "(audio: 1)" in log
     assert f"train_st: {n - 1} utterances" in log
+
+
+def test_n_frames_checked_against_the_stored_array_header(corpus, tmp_path):
+    """A manifest whose n_frames disagrees with the .npy header at its offset (a manifest of
+    another preparation of the same zip) is named; the array itself is not read."""
+    rows, _ = read_manifest(corpus / "dev_st.tsv")
+    data = damaged_copy(corpus, tmp_path, "dev_st", 3, n_frames=str(int(rows[1]["n_frames"]) + 7))
+    task, _, _ = build_in_process(data)
+    with pytest.raises(ManifestError, match=r"dev_st.tsv: 1 of \d+ rows invalid: line 3 \(id .+\): "
+                       rf"n_frames {int(rows[1]['n_frames']) + 7}, but the array stored at "
+                       rf"fbank80.zip:\d+:\d+ holds {rows[1]['n_frames']} frames"):
+        task.load_dataset("dev_st")

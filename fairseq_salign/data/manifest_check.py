@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import logging
 import os
+import re
 import stat
 from collections import Counter
 from dataclasses import dataclass
@@ -77,6 +78,33 @@ def _resolve(root: str, value: str) -> str:
     return value if not root or root == "." or value.startswith("/") else f"{root}/{value}"
 
 
+class _NpyFrames:
+    """The first dimension a stored ``.npy`` member's header promises, read from the zip at the
+    member's offset (the header only, never the array): one open file per zip, one short read
+    per row. None for members that are not .npy (flac, wav)."""
+
+    _SHAPE = re.compile(rb"'shape':\s*\((\d+)\s*,")
+
+    def __init__(self):
+        self._files: Dict[str, object] = {}
+
+    def __call__(self, path: str, offset: int) -> Optional[int]:
+        f = self._files.get(path)
+        if f is None:
+            f = self._files[path] = open(path, "rb")
+        f.seek(offset)
+        head = f.read(256)
+        if not head.startswith(b"\x93NUMPY"):
+            return None
+        match = self._SHAPE.search(head)
+        return int(match.group(1)) if match else None
+
+    def close(self) -> None:
+        for f in self._files.values():
+            f.close()
+        self._files.clear()
+
+
 def _audio_problem(value: str, root: str, size_of: _FileSizes) -> Optional[str]:
     """What is wrong with one ``audio`` value, resolved as fairseq resolves it, or None."""
     resolved = _resolve(root, value)
@@ -100,29 +128,55 @@ def _audio_problem(value: str, root: str, size_of: _FileSizes) -> Optional[str]:
     return None
 
 
+def _shape_problem(value: str, root: str, n_frames: int, npy_frames: _NpyFrames) -> Optional[str]:
+    """A stored array whose header's length differs from the manifest's ``n_frames``."""
+    file_path, *span = _resolve(root, value).split(":")
+    if len(span) != 2:
+        return None  # a whole file: its length is fairseq's to read
+    stored = npy_frames(file_path, int(span[0]))
+    if stored is not None and stored != n_frames:
+        return (f"n_frames {n_frames}, but the array stored at {value} holds {stored} frames "
+                "(the manifest does not belong to this zip)")
+    return None
+
+
+def _speech_problem(row: Dict[str, str], root: str, size_of: _FileSizes,
+                    npy_frames: _NpyFrames) -> Tuple[Optional[str], Optional[str]]:
+    """``(kind, reason)`` of a bad ``audio`` / ``n_frames`` entry, or ``(None, None)``."""
+    reason = _audio_problem(row.get("audio") or "", root, size_of)
+    if reason is not None:
+        return "audio", reason
+    frames = (row.get("n_frames") or "").strip()
+    if not (frames.isdigit() and int(frames) > 0):
+        return "n_frames", f"n_frames {frames!r} is not a positive integer"
+    reason = _shape_problem(row["audio"], root, int(frames), npy_frames)
+    return ("n_frames", reason) if reason else (None, None)
+
+
 def find_bad_rows(rows: Sequence[Dict[str, str]], lines: Sequence[int], audio_root: Optional[str],
                   texts: Sequence[str] = ()) -> List[BadRow]:
     """Rows with a duplicate id, a bad ``audio`` reference or ``n_frames`` (when ``audio_root``
-    is not None, i.e. speech is read) or an empty column of ``texts``; one reason per row."""
-    size_of, seen, bad = _FileSizes(), set(), []
+    is not None, i.e. speech is read; for stored arrays the header's length too) or an empty
+    column of ``texts``; one reason per row."""
+    size_of, npy_frames, seen, bad = _FileSizes(), _NpyFrames(), set(), []
     root = Path(audio_root).as_posix() if audio_root else ""
-    for row, line in zip(rows, lines):
-        uid = row.get("id") or ""
-        kind, reason = None, None
-        if uid in seen:
-            kind, reason = "duplicate id", f"duplicate id {uid}"
-        seen.add(uid)
-        if reason is None and audio_root is not None:
-            kind, reason = "audio", _audio_problem(row.get("audio") or "", root, size_of)
-            frames = (row.get("n_frames") or "").strip()
-            if reason is None and not (frames.isdigit() and int(frames) > 0):
-                kind, reason = "n_frames", f"n_frames {frames!r} is not a positive integer"
-        if reason is None:
-            empty = [c for c in texts if not (row.get(c) or "").strip()]
-            if empty:
-                kind, reason = "empty text", f"empty {' and '.join(empty)}"
-        if reason is not None:
-            bad.append(BadRow(line, uid, kind, reason))
+    try:
+        for row, line in zip(rows, lines):
+            uid = row.get("id") or ""
+            kind, reason = None, None
+            if uid in seen:
+                kind, reason = "duplicate id", f"duplicate id {uid}"
+            seen.add(uid)
+            if reason is None and audio_root is not None:
+                kind, reason = _speech_problem(row, root, size_of, npy_frames)
+            if reason is None:
+                empty = [c for c in texts if not (row.get(c) or "").strip()]
+                if empty:
+                    kind, reason = "empty text", f"empty {' and '.join(empty)}"
+            if reason is not None:
+                bad.append(BadRow(line, uid, kind, reason))
+    finally:
+        npy_frames.close()
     return bad
 
 
