@@ -92,14 +92,18 @@ def test_demo_hands_over_its_model_and_subtitles_an_unseen_talk(tmp_path):
     wav_dir.mkdir(parents=True)
     for name in ("ted_tstHE2.wav", "ted_tstHE1.wav"):
         (wav_dir / name).write_bytes(b"")
-    model = pipe.hand_over("soft", {"st_bleu_tst-COMMON": 12.345, "st_bleu_tst-HE": 3.0})
+    model = pipe.hand_over("soft", {"st_bleu_tst-COMMON": {"score": 12.345, "signature": "nrefs:1|x"},
+                                    "asr_wer_tst-COMMON": {"score": 40.0, "words": 9},
+                                    "st_bleu_tst-HE": {"score": 3.0, "signature": "nrefs:1|x"}})
     (export, export_cmd), (subs, subs_cmd) = pipe.run.calls
     assert (export, subs) == ("export_whisper", "subtitles_whisper")
     option = lambda cmd, flag: cmd[cmd.index(flag) + 1]  # noqa: E731
     assert option(export_cmd, "--checkpoint") == str(pipe.ckpt / "whisper" / "soft" / "average.pt")
     assert option(export_cmd, "--data-dir") == str(pipe.data / "whisper")
     assert option(export_cmd, "--out") == str(pipe.out / "model") and "--force" in export_cmd
-    assert "--score=tst-COMMON st bleu=12.35" in export_cmd  # tst-HE is not the model's score
+    assert "--score=tst-COMMON ST BLEU=12.35" in export_cmd  # tst-HE is not the model's score
+    assert "--score=tst-COMMON ASR WER=40.00" in export_cmd and not any("tst-HE" in c for c in export_cmd)
+    assert option(export_cmd, "--sacrebleu-signature") == "nrefs:1|x"
     assert subs_cmd[0].endswith("salign-translate") and option(subs_cmd, "--mode") == "both"
     assert "--segment" in subs_cmd and subs_cmd[-1] == str(wav_dir / "ted_tstHE1.wav")
     assert option(subs_cmd, "--model-dir") == str(pipe.out / "model")

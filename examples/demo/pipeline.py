@@ -292,8 +292,11 @@ class Pipeline:
         --mode both``) into OUT/subtitles/. Returns the paths and the command for a user's file."""
         model_dir, subs = self.out / "model", self.out / "subtitles"
         talk = sorted((self.data / "data" / "tst-HE" / "wav").glob("*.wav"))[0]
-        score = [f"--score=tst-COMMON {k.replace('_tst-COMMON', '').replace('_', ' ')}={v:.2f}"
-                 for k, v in scores.items() if k.endswith("_tst-COMMON")]
+        metric = {"bleu": "BLEU", "chrf": "chrF", "wer": "WER"}
+        score = [f"--score=tst-COMMON {k.split('_')[0].upper()} {metric[k.split('_')[1]]}="
+                 f"{v['score']:.2f}" for k, v in scores.items() if k.endswith("_tst-COMMON")]
+        signature = scores.get("st_bleu_tst-COMMON", {}).get("signature")
+        score += ["--sacrebleu-signature", signature] if signature else []
         self.say(f"exporting the {mode} model to {model_dir}; subtitling the unseen talk {talk.name}")
         self.run(f"export{self.result_suffix}", [
             BIN / "salign-export", "--checkpoint", self.speech_ckpt / mode / "average.pt",
