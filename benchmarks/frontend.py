@@ -108,7 +108,7 @@ def main() -> None:
         print(f"{label:<32} {info[n]['params'] / 1e6:>6.1f}M {info[n]['trainable'] / 1e6:>7.1f}M "
               f"{med(t):>9.3f} {min(t):>7.3f} {max(t):>7.3f} {peak:>12.0f} {growth:>10.0f}")
     print("trained: parameters that require grad at the start (a frozen SSL model still "
-          "requires grad, see README); growth: peak RSS minus RSS once built (CPU)")
+          "requires grad, docs/pretrained-encoders.md); growth: peak RSS minus RSS once built (CPU)")
     print(f"\n{'ratio (paired: median of per-round ratios)':<44} {'medians':>8} {'paired':>7}")
     for a in ("hubert-frozen", "hubert-finetune"):
         print(f"{'step: ' + a + ' / fbank':<44} {med(train[a]) / med(train['fbank']):>8.2f} "

@@ -1,7 +1,7 @@
 """fairseq's exponential moving average of the model weights (``--store-ema``), for this model.
 
 The adversarial game oscillates: the last weights of a run can be far more separable by modality
-than an average of recent ones (docs/s-align-method.md), so models are judged on averaged
+than an average of recent ones (docs/ablations.md, section 1), so models are judged on averaged
 weights. fairseq's trainer keeps the EMA and saves it in ``checkpoint["extra_state"]["ema"]``;
 the tools read it with ``--ema`` (``--weights ema`` in salign-analyze) through
 :func:`use_ema_weights`.

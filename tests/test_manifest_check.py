@@ -161,3 +161,26 @@ def test_n_frames_checked_against_the_stored_array_header(corpus, tmp_path):
                        rf"n_frames {int(rows[1]['n_frames']) + 7}, but the array stored at "
                        rf"fbank80.zip:\d+:\d+ holds {rows[1]['n_frames']} frames"):
         task.load_dataset("dev_st")
+
+
+def test_headers_read_for_a_sample_of_rows_spread_over_the_manifest(tmp_path, monkeypatch):
+    """One header read per row costs minutes on a cold network disk for a 250k-row manifest:
+    HEADER_SAMPLE rows, evenly spread, are compared (a wrong manifest disagrees on nearly all)."""
+    import io
+
+    import numpy as np
+
+    with open(tmp_path / "f.zip", "wb") as f:
+        for i in range(6):
+            buf = io.BytesIO()
+            np.save(buf, np.zeros((5, 2), np.float32))
+            f.seek(200 * i)
+            f.write(buf.getvalue())
+    rows = [(f"u{i}", f"f.zip:{200 * i}:150", 7, "a", "b", "s") for i in range(6)]
+    path = write(tmp_path / "train.tsv", rows)
+    monkeypatch.setattr(manifest_check, "HEADER_SAMPLE", 3)
+    with pytest.raises(ManifestError) as err:
+        check(path, tmp_path)
+    assert str(err.value).startswith(f"{path}: 3 of 6 rows invalid")
+    assert [f"line {n} (id u{n - 2}): n_frames 7, but the array stored at f.zip:{200 * (n - 2)}:150 "
+            "holds 5 frames" in str(err.value) for n in (2, 4, 6)] == [True] * 3

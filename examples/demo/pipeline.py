@@ -18,7 +18,7 @@ ST_MAX_TOKENS = 4000  # fbank frames per speech batch (~25 utterances of the min
 # on 2 CPU cores the number of updates, not the batch size, limits what the demo learns
 # Speech front ends the demo can train on: the recipe's --features kind, the model options that
 # go with it, and frames per speech batch for the same seconds of audio as ST_MAX_TOKENS.
-DEFAULT_FRONT_END = "whisper"  # measured against fbank on this corpus: README, "The demo's front end"
+DEFAULT_FRONT_END = "whisper"  # measured against fbank on this corpus: docs/demo-results.md
 FRONT_ENDS = {
     "fbank": {"features": "fbank80", "model": [], "max_tokens": ST_MAX_TOKENS},
     # frozen Whisper tiny.en encoder states (384-d, 50 Hz): one stride-2 conv -> 25 Hz

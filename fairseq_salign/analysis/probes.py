@@ -1,7 +1,7 @@
 """Fresh classifiers that try to tell speech from text in the textual-encoder space.
 
 The game's own discriminator is no evidence: it is at chance while the game oscillates, yet a
-fresh one trained on the frozen states separates them perfectly (docs/s-align-method.md). So
+fresh one trained on the frozen states separates them perfectly (docs/ablations.md). So
 the analysis trains new ones, of growing capacity: a linear probe and an MLP on the mean-pooled
 sentence vectors, and the criterion's own architecture (``ModalNetwork``, per token, with the
 game's joint batch standardisation) on the token states, trained to convergence.

@@ -58,7 +58,7 @@ class SAlignCriterionConfig(LabelSmoothedCrossEntropyCriterionConfig):
             "weights into the loss fairseq divides by the batch's target tokens, so the value "
             "means the same at any batch size, GPU count and precision. The authors' at-scale "
             "4.0 is not comparable: their loss is a length-weighted mean over sentences "
-            "back-propagated outside fp16 loss scaling (README, 'The adversarial weight'). "
+            "back-propagated outside fp16 loss scaling (docs/alignment.md, 'The adversarial weight'). "
             "0.25 from the demo (3 seeds, docs/ablations.md): ST, MT BLEU and MMD^2 all better "
             "than at 1.0, where the generator's gradient is ~2x the task's at the T-enc output"
         },

@@ -46,7 +46,7 @@ class S2TSAlignConfig(FairseqDataclass):
     ssl_freeze_updates: int = field(
         default=0,
         metadata={"help": "keep the SSL model frozen for the first N updates (fairseq's "
-                  "freeze_finetune_updates; the S-Align authors: 3000); DDP-safe (see README)"},
+                  "freeze_finetune_updates; the S-Align authors: 3000); DDP-safe (docs/pretrained-encoders.md)"},
     )
     ssl_feature_grad_mult: float = field(
         default=0.0,

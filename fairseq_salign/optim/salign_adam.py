@@ -39,8 +39,8 @@ class SAlignAdamConfig(FairseqAdamConfig):
         metadata={
             "help": "the modal network's learning rate as a multiple of the schedule's (--lr and "
             "--lr-scheduler act on both groups). 1: in an independent check on the first toy "
-            "its speed mattered little and faster with momentum was worse (8x: MMD^2 1.15, "
-            "docs: s-align-method.md); the authors: one rate for all"
+            "its speed mattered little and faster with momentum was worse (docs/alignment.md); "
+            "the authors: one rate for all"
         },
     )
 

@@ -4,8 +4,8 @@ of ``moments``, ``mmd`` and ``swd``.
 Why: the adversarial game can be fooled without aligning anything (a modal network at chance
 while a fresh probe still separates the modalities); a fixed discrepancy between the two sets of
 sentence vectors has no second player to fool and no momentum to circle with, and an
-independent check found that such matching aligns the spaces best
-(docs: s-align-method.md, "An independent check of the game").
+independent check found that such matching aligns the spaces best, as the toy here does
+(docs/ablations.md, section 1; docs/alignment.md).
 
 Each side is mean-pooled over its valid time steps (fp32, so AMP/fp16 cannot overflow), then
 both are standardised by their joint per-channel mean and std, with gradient as in BatchNorm:
