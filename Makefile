@@ -9,7 +9,7 @@ STAMP := $(VENV)/.fairseq-salign-installed
 WHISPER_STAMP := $(VENV)/.fairseq-salign-whisper-installed
 PYTEST_ARGS ?=
 
-.PHONY: install install-whisper test demo sysdeps bench gpu-check clean-venv
+.PHONY: install install-whisper test test-fast demo sysdeps bench gpu-check clean-venv
 
 # Debian packages the demo's offline corpus needs (voices and the Ding En-De dictionary);
 # the tests need none of them.
@@ -38,6 +38,10 @@ $(WHISPER_STAMP): requirements/whisper.txt $(STAMP)
 
 test: install install-whisper
 	$(PY) -m pytest $(PYTEST_ARGS) tests
+
+# the unit tier (tests/conftest.py: no process started, no training run), for after each edit
+test-fast: install install-whisper
+	$(PY) -m pytest -m unit $(PYTEST_ARGS) tests
 
 sysdeps:
 	@missing=""; for p in $(SYSDEPS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

@@ -1,4 +1,6 @@
-"""Shared fixtures: a tiny prepared MuST-C-shaped corpus, fairseq CLI runners, in-process builds."""
+"""Shared fixtures: a tiny prepared MuST-C-shaped corpus, fairseq CLI runners, in-process builds;
+and the test tiers (``-m unit``, ``-m e2e``, ``-m research``), assigned here at collection."""
+import inspect
 import os
 import subprocess
 import sys
@@ -149,3 +151,44 @@ def run_ranks(command_of_rank, world_size: int = 2, timeout: int = 300) -> List[
             p.kill()
     assert [p.returncode for p in procs] == [0] * world_size, "".join(l[-4000:] for l in logs)
     return logs
+
+
+# ---------------------------------------------------------------- tiers
+# research: the alignment game's acceptance runs on the toy (minutes of training, statistics);
+# e2e: anything that starts a process (fairseq's command-line tools, DDP ranks, spawned workers)
+# in the test or in a fixture it uses; unit: the rest (`make test-fast`). A test may also carry
+# an explicit @pytest.mark.e2e / research.
+RESEARCH_MODULES = {"test_alignment_game"}
+_PROCESS_MARKS = ("run_cli(", "run_ranks(", "subprocess.", "Popen(", "_run([", "mp_context",
+                  "get_context(", "ProcessPool")
+_STARTS_PROCESS: dict = {}
+
+
+def _starts_process(func) -> bool:
+    if func not in _STARTS_PROCESS:
+        try:
+            source = inspect.getsource(func)
+        except (OSError, TypeError):
+            source = ""
+        _STARTS_PROCESS[func] = any(mark in source for mark in _PROCESS_MARKS)
+    return _STARTS_PROCESS[func]
+
+
+def pytest_configure(config):
+    for name, what in (("unit", "fast: no process started, no training run (make test-fast)"),
+                       ("e2e", "starts fairseq's tools, DDP ranks or worker processes"),
+                       ("research", "the alignment game's acceptance runs on the toy")):
+        config.addinivalue_line("markers", f"{name}: {what}")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if any(item.get_closest_marker(m) for m in ("unit", "e2e", "research")):
+            continue
+        if item.module.__name__.rsplit(".", 1)[-1] in RESEARCH_MODULES:
+            item.add_marker(pytest.mark.research)
+            continue
+        fixtures = [d.func for defs in item._fixtureinfo.name2fixturedefs.values() for d in defs]
+        funcs = [getattr(item, "function", None), *fixtures]
+        tier = "e2e" if any(_starts_process(f) for f in funcs if f is not None) else "unit"
+        item.add_marker(getattr(pytest.mark, tier))
