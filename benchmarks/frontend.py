@@ -59,7 +59,7 @@ def main() -> None:
     import torch
     from fairseq.checkpoint_utils import torch_persistent_save
 
-    from fairseq_salign.frontends.random_checkpoint import random_ssl_state
+    from fairseq_salign.pretrained_ssl.random_checkpoint import random_ssl_state
 
     t_start = time.perf_counter()
     cuda, _ = describe_machine()

@@ -109,7 +109,7 @@ def main(argv=None) -> int:
     if "salign-hubert" in args.systems:
         from fairseq.checkpoint_utils import torch_persistent_save
 
-        from fairseq_salign.frontends.random_checkpoint import random_ssl_state
+        from fairseq_salign.pretrained_ssl.random_checkpoint import random_ssl_state
 
         torch.save(as_waveform_batches(batches, seed=2), batch_files["waveform"])
         torch_persistent_save(random_ssl_state("hubert", args.ssl_shape), str(ssl))

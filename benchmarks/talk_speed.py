@@ -183,7 +183,7 @@ def median_times(runs: list) -> dict:
 def main(argv=None) -> int:
     import torch
 
-    from fairseq_salign.data.audio import load_audio
+    from fairseq_salign.audio import load_audio
 
     args = build_parser().parse_args(argv)
     talk = make_talk(args.seconds, args.out)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from fairseq_salign.data.audio import (
+from fairseq_salign.audio import (
     AudioError,
     compute_fbank,
     load_audio,

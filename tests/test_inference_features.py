@@ -17,11 +17,11 @@ from conftest import TESTS, train_args
 from fairseq.checkpoint_utils import torch_persistent_save
 
 from fairseq_salign.api import ModelError, SAlignHub, export_model_dir
-from fairseq_salign.data.audio import load_audio
+from fairseq_salign.audio import load_audio
 from fairseq_salign.data.features import SSLStates, WhisperStates
 from fairseq_salign.data.features.record import RECORD_KEY
 from fairseq_salign.data.prep import prepare_mustc
-from fairseq_salign.frontends.random_checkpoint import random_ssl_state
+from fairseq_salign.pretrained_ssl.random_checkpoint import random_ssl_state
 
 SPLIT = "tst-COMMON"
 SEARCH = {"beam": 2, "max_len_b": 10}

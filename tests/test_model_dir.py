@@ -15,7 +15,7 @@ import yaml
 from conftest import BIN, TESTS, cli_env, run_cli
 
 from fairseq_salign.api import ModelError, SAlignHub
-from fairseq_salign.data.audio import load_audio
+from fairseq_salign.audio import load_audio
 
 SPLIT = "tst-COMMON"
 SEARCH = ["--beam", "2", "--max-len-b", "10"]
@@ -131,7 +131,7 @@ def test_incomplete_model_directory_is_a_clear_error(exported, tmp_path):
 
 def test_arrays_at_any_rate_and_layout_become_16k_mono():
     from fairseq_salign.api.features import to_wave16k
-    from fairseq_salign.data.audio import AudioError
+    from fairseq_salign.audio import AudioError
 
     t = np.arange(44100) / 44100
     tone = 0.5 * np.sin(2 * np.pi * 440 * t)

@@ -14,7 +14,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mustc_synth import SPLITS, make_synthetic_mustc  # noqa: E402
 
-from fairseq_salign.data.audio import compute_fbank, load_audio  # noqa: E402
+from fairseq_salign.audio import compute_fbank, load_audio  # noqa: E402
 from fairseq_salign.data.prep import prepare_mustc  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -130,11 +130,11 @@ def test_rerun_reuses_features_and_detects_changed_split(tmp_path):
 
 
 def test_interrupted_run_leaves_nothing_that_looks_complete(tmp_path, monkeypatch):
-    import fairseq_salign.data.prep as prep
+    import fairseq_salign.audio as audio
 
     corpus = make_synthetic_mustc(tmp_path / "m", n_per_split=3)
     calls = {"n": 0}
-    real = prep.compute_fbank
+    real = audio.compute_fbank
 
     def dying(wave):
         calls["n"] += 1
@@ -142,12 +142,12 @@ def test_interrupted_run_leaves_nothing_that_looks_complete(tmp_path, monkeypatc
             raise KeyboardInterrupt
         return real(wave)
 
-    monkeypatch.setattr(prep, "compute_fbank", dying)
+    monkeypatch.setattr(audio, "compute_fbank", dying)
     with pytest.raises(KeyboardInterrupt):
         prepare_mustc(corpus.root, ["de"], vocab_size=60, progress=False, num_workers=1)
     names = {p.name for p in corpus.lang_root.iterdir()}
     assert not names & {"fbank80.zip", "prep_state.json", "train_st.tsv", "config_st.yaml"}
-    monkeypatch.setattr(prep, "compute_fbank", real)
+    monkeypatch.setattr(audio, "compute_fbank", real)
     prepare_mustc(corpus.root, ["de"], vocab_size=60, progress=False)
     assert (corpus.lang_root / "prep_state.json").is_file()
 

@@ -12,7 +12,7 @@ from fairseq.checkpoint_utils import torch_persistent_save
 from fairseq_salign.data.features import SSLStates
 from fairseq_salign.data.mustc import PrepError
 from fairseq_salign.data.prep import prepare_mustc
-from fairseq_salign.frontends.random_checkpoint import random_ssl_state
+from fairseq_salign.pretrained_ssl.random_checkpoint import random_ssl_state
 
 
 @pytest.fixture(scope="module")

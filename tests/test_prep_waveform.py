@@ -17,7 +17,7 @@ import mustc_synth as synth  # noqa: E402
 from mustc_synth import SPLITS, make_synthetic_mustc  # noqa: E402
 from test_prep_mustc import read_tsv  # noqa: E402
 
-from fairseq_salign.data.audio import AudioError, load_audio, n_fbank_frames  # noqa: E402
+from fairseq_salign.audio import AudioError, load_audio, n_fbank_frames  # noqa: E402
 from fairseq_salign.data.features import Waveform, make_kind  # noqa: E402
 from fairseq_salign.data.mustc import PrepError  # noqa: E402
 from fairseq_salign.data.prep import prepare_mustc  # noqa: E402

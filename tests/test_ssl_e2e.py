@@ -8,7 +8,7 @@ import torch
 from conftest import BIN, TEST_SIZES, TESTS, gloo_args, run_cli, run_ranks, train_args
 from fairseq.checkpoint_utils import torch_persistent_save
 
-from fairseq_salign.frontends.random_checkpoint import random_ssl_state
+from fairseq_salign.pretrained_ssl.random_checkpoint import random_ssl_state
 
 PLUGIN = str(TESTS.parent / "fairseq_salign")
 N_TEST = TEST_SIZES["tst-COMMON"]

@@ -1,6 +1,6 @@
 """The HuBERT / wav2vec 2.0 front end, in process: checkpoint reading, strict loading and its
 errors, the freezing schedule, padding behaviour. Checkpoints are tiny random models built with
-fairseq's own classes and saved as fairseq saves them (fairseq_salign.frontends.random_checkpoint)."""
+fairseq's own classes and saved as fairseq saves them (fairseq_salign.pretrained_ssl.random_checkpoint)."""
 from argparse import Namespace
 
 import pytest
@@ -8,8 +8,8 @@ import torch
 from fairseq.checkpoint_utils import torch_persistent_save
 from fairseq.data import Dictionary
 
-from fairseq_salign.frontends.random_checkpoint import random_ssl_state
-from fairseq_salign.frontends.ssl_checkpoint import SSLCheckpointError, read_ssl_checkpoint
+from fairseq_salign.pretrained_ssl.random_checkpoint import random_ssl_state
+from fairseq_salign.pretrained_ssl.ssl_checkpoint import SSLCheckpointError, read_ssl_checkpoint
 from fairseq_salign.frontends.ssl_encoder import standardize
 from fairseq_salign.models.config import S2TSAlignConfig
 from fairseq_salign.models.s2t_salign import ARCH_PRESETS, S2TSAlignModel

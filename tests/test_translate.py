@@ -9,7 +9,7 @@ import yaml
 from conftest import run_cli
 
 from fairseq_salign.api import ModelError, load_salign
-from fairseq_salign.data.audio import AudioError, load_audio
+from fairseq_salign.audio import AudioError, load_audio
 
 SPLIT = "tst-COMMON"
 GOOD = ("mono16k", "stereo44k")

@@ -19,7 +19,7 @@ import numpy as np
 import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from fairseq_salign.data.audio import resample, to_mono  # noqa: E402
+from fairseq_salign.audio import resample, to_mono  # noqa: E402
 
 LICENSES = {
     "espeak-ng": "espeak-ng and its voice data: GPL-3+ (Debian package espeak-ng)",

@@ -10,7 +10,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from ..tasks.ctc_generator import CTCGreedyGenerator
+from ..modules.ctc_generator import CTCGreedyGenerator
 from .loading import ModelError
 from .one_pass import OnePassModel
 

@@ -14,10 +14,10 @@ from typing import Optional, Union
 
 import numpy as np
 
-from ..data.audio import FRAME_LENGTH_SAMPLES, TARGET_SAMPLE_RATE, AudioError, load_audio, resample, to_mono
+from ..audio import (FRAME_LENGTH_SAMPLES, TARGET_SAMPLE_RATE, AudioError, load_audio, resample,
+                     standardize_audio, to_mono)
 from ..data.features.record import kind_from_record, recorded_kind
-from ..tasks.waveform_data import standardize_audio
-from ..data.mustc import PrepError
+from ..data.errors import PrepError
 from .loading import ModelError
 
 Speech = Union[str, Path, np.ndarray]

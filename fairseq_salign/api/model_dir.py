@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from ..data.features.record import recorded_kind
-from ..data.mustc import PrepError
+from ..data.errors import PrepError
 from .loading import ModelError, read_salign_state, read_weights
 
 CHECKPOINT = "model.pt"

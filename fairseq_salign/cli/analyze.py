@@ -124,7 +124,7 @@ def analyze_checkpoint(checkpoint: str, args, device, weights: str = "model") ->
     from ..analysis.metrics import MIN_PAIRS, gap_metrics
     from ..analysis.probes import modal_network_accuracy
     from ..analysis.vectors import paired_vectors, select_indices, use_eval_transforms
-    from ..data.audio import FRAME_SHIFT_SAMPLES
+    from ..audio import FRAME_SHIFT_SAMPLES
 
     # the multi-task dataset pairs each utterance's features with its transcript
     model, cfg, task = load_salign(

@@ -32,7 +32,7 @@ from typing import List, Optional
 
 from ..api.decoding import GenerationOptions
 from ..api.features import split_hint
-from ..data.audio import TARGET_SAMPLE_RATE, AudioError, audio_info, load_audio
+from ..audio import TARGET_SAMPLE_RATE, AudioError, audio_info, load_audio
 from ..segmentation import VADS, SegmentLimits, VADError, make_vad, segment_speech
 from ..segmentation.base import Segment
 from ..subtitles import FORMATS, Cue, write_jsonl, write_subtitles

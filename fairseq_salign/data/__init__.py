@@ -2,7 +2,7 @@
 
 Nothing here imports fairseq, so featurization can be reused by light-weight tools.
 """
-from .audio import (  # noqa: F401
+from ..audio import (  # noqa: F401
     TARGET_SAMPLE_RATE,
     AudioError,
     AudioInfo,

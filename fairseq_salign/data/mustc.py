@@ -16,7 +16,8 @@ from typing import Optional
 
 import yaml
 
-from .audio import (
+from .errors import PrepError  # noqa: F401 (the recipe's error, raised here and re-exported)
+from ..audio import (
     TARGET_SAMPLE_RATE,
     AudioError,
     AudioInfo,
@@ -28,10 +29,6 @@ from .audio import (
 SPLITS = ("train", "dev", "tst-COMMON", "tst-HE")
 YAML_KEYS = ("duration", "offset", "speaker_id", "wav")
 MAX_LISTED_PROBLEMS = 20
-
-
-class PrepError(RuntimeError):
-    """Input the recipe refuses; the message says what, where, and what to do."""
 
 
 def is_train_split(split: str) -> bool:

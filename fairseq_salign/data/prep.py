@@ -33,8 +33,7 @@ from pathlib import Path
 from typing import Iterable, Optional, Sequence, Union
 
 
-from .audio import (  # noqa: F401 (compute_fbank: fbank80's computation, looked up here)
-    TARGET_SAMPLE_RATE, AudioError, compute_fbank, read_audio, resample, to_mono)
+from ..audio import TARGET_SAMPLE_RATE, AudioError, read_audio, resample, to_mono
 from .features import FeatureKind, make_kind
 from .features.base import SPECAUGMENT_CHOICES, SPECAUGMENT_POLICIES  # noqa: F401 (re-exported)
 from .features.record import RECORD_KEY

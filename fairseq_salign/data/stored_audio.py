@@ -14,7 +14,7 @@ from typing import Optional, Union
 import numpy as np
 import soundfile as sf
 
-from .audio import TARGET_SAMPLE_RATE, AudioError
+from ..audio import TARGET_SAMPLE_RATE, AudioError
 
 
 def load_stored_waveform(path: str, audio_root: Optional[Union[str, Path]] = None) -> np.ndarray:

@@ -4,7 +4,7 @@ S-Align checkpoint, from the SSL config it stores (``ssl_args``) without the ori
 from omegaconf import OmegaConf, open_dict
 
 from .fbank import transformer_layers
-from .ssl_checkpoint import SSLCheckpointError, SSLSpec, build_ssl_model, load_ssl_weights, read_ssl_checkpoint
+from ..pretrained_ssl.ssl_checkpoint import SSLCheckpointError, SSLSpec, build_ssl_model, load_ssl_weights, read_ssl_checkpoint
 from .ssl_encoder import SSLAcousticEncoder
 
 

@@ -23,7 +23,7 @@ import torch
 import torch.nn as nn
 from fairseq.modules import FairseqDropout, LayerNorm
 
-from ..data.audio import FRAME_SHIFT_SAMPLES
+from ..audio import FRAME_SHIFT_SAMPLES
 from ..distributed import multi_process, zero_touch
 from ..modules.acoustic_encoder import padding_mask_from_lengths
 

@@ -55,9 +55,7 @@ def check_modal_group(optimizer) -> Optional[str]:
         return None  # no modal network in this run
     if modal_group_of(optimizer) is not None:
         return None
-    from .salign_adam import SAlignAdam
-
-    if isinstance(_unwrapped(optimizer), SAlignAdam):
+    if getattr(_unwrapped(optimizer), "gives_modal_group", False):  # SAlignAdam
         raise ValueError(
             "--optimizer salign_adam cannot give the modal network its own Adam group: --fp16 "
             "flattens all parameters into one tensor. Add --fp16-no-flatten-grads (or use --amp "

@@ -61,6 +61,8 @@ class SAlignAdam(FairseqAdam):
     rate). Group 1 (when a modal network is trained): ``--modal-adam-betas`` and
     ``--modal-lr-scale`` x the schedule's rate."""
 
+    gives_modal_group = True  # what param_groups checks (without importing this module)
+
     def __init__(self, cfg: SAlignAdamConfig, params):
         if cfg.modal_lr_scale <= 0:
             raise ValueError(f"--modal-lr-scale must be > 0, got {cfg.modal_lr_scale}")

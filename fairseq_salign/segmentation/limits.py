@@ -17,7 +17,7 @@ from typing import List, Tuple
 
 import numpy as np
 
-from ..data.audio import TARGET_SAMPLE_RATE
+from ..audio import TARGET_SAMPLE_RATE
 from .base import Segment, VADError, VoiceActivityDetector
 
 Run = Tuple[int, int]  # [start, end) in frames

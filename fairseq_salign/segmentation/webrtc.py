@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..data.audio import TARGET_SAMPLE_RATE
+from ..audio import TARGET_SAMPLE_RATE
 from .base import VADError, VoiceActivityDetector
 
 INSTALL_HINT = "pip install webrtcvad-wheels (or `make install`)"

@@ -20,11 +20,11 @@ from fairseq.tasks import register_task
 from fairseq.tasks.speech_to_text import SpeechToTextTask
 from omegaconf import II
 
-from ..data.audio import FRAME_SHIFT_SAMPLES as SAMPLES_PER_FRAME  # waveform positions per 10 ms frame
+from ..audio import FRAME_SHIFT_SAMPLES as SAMPLES_PER_FRAME  # waveform positions per 10 ms frame
 from ..data.manifest_check import load_checked
 from ..frontends import get_frontend
 from ..optim.param_groups import check_modal_group
-from .ctc_generator import CTCGreedyGenerator
+from ..modules.ctc_generator import CTCGreedyGenerator
 from .dev_bleu import bleu_statistics, parse_generation_args, reduce_bleu
 from .extra_data import subset_names, with_extra_kinds
 from .text_pairs import text_pair_dataset, transcripts_as_targets

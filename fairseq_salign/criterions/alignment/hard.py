@@ -1,6 +1,6 @@
 """``hard``: H-Align, the paper's comparison (cosine InfoNCE of pooled speech vs transcript)."""
 from ..contrastive import contrastive_loss
-from . import AlignmentObjective, AlignmentOutput, register_alignment
+from .base import AlignmentObjective, AlignmentOutput, register_alignment
 
 
 @register_alignment("hard")

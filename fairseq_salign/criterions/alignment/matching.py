@@ -24,7 +24,7 @@ from typing import Tuple
 import torch
 
 from ...modules import masked_mean
-from . import AlignmentObjective, AlignmentOutput
+from .base import AlignmentObjective, AlignmentOutput
 
 EPS = 1e-5
 

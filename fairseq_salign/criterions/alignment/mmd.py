@@ -1,7 +1,7 @@
 """``mmd``: multi-kernel Gaussian MMD^2 between the pooled speech and text vectors."""
 import torch
 
-from . import register_alignment
+from .base import register_alignment
 from .matching import MatchingObjective
 
 # kernel widths as multiples of the median squared distance: a range of scales, so the

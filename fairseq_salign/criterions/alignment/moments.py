@@ -1,7 +1,7 @@
 """``moments``: match the weighted means and covariances of the pooled speech and text vectors."""
 import torch
 
-from . import register_alignment
+from .base import register_alignment
 from .matching import MatchingObjective
 
 

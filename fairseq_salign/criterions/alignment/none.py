@@ -1,5 +1,5 @@
 """``none``: the plain multi-task baseline (ST + MT + CTC, no alignment term)."""
-from . import AlignmentObjective, AlignmentOutput, register_alignment
+from .base import AlignmentObjective, AlignmentOutput, register_alignment
 
 
 @register_alignment("none")

@@ -1,6 +1,6 @@
 """``soft``: S-Align's adversarial game (``criterions/adversarial.py``) as a registered objective."""
 from ..adversarial import AdversarialAlignment, GameSettings
-from . import AlignmentObjective, AlignmentOutput, register_alignment
+from .base import AlignmentObjective, AlignmentOutput, register_alignment
 
 # criterion options that are GameSettings fields of another name, and those of the same name
 GAME_OPTIONS = {

@@ -4,7 +4,7 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-from . import register_alignment
+from .base import register_alignment
 from .matching import MatchingObjective
 
 NUM_PROJECTIONS = 64

@@ -17,7 +17,7 @@ from typing import ClassVar, Optional
 
 import numpy as np
 
-from ..mustc import PrepError
+from ..errors import PrepError
 
 # fairseq's SpecAugment policies, as its recipes write them (examples/speech_to_text/data_utils.py).
 # lb is what fairseq's MuST-C recipe uses; its time masks of up to 100 frames suit ~6 s segments

@@ -15,8 +15,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from ..mustc import PrepError
+from ..errors import PrepError
 from .base import FeatureKind, file_sha1
+from .registry import KINDS, make_kind
 
 RECORD_KEY = "salign_features"
 
@@ -50,8 +51,6 @@ def kind_from_record(record: dict, weights: Optional[str] = None,
                      where: str = "config_st.yaml") -> FeatureKind:
     """The kind ``record`` describes, runnable here: its package importable, its weights found
     (``weights`` overrides the recorded path) and equal to those recorded (sha1)."""
-    from . import KINDS, make_kind
-
     name = record["kind"]
     if name not in KINDS:
         raise FeatureRecordError(f"{where}: feature kind {name!r} is unknown to this version of "

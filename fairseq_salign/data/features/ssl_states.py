@@ -2,7 +2,7 @@
 
 The model is a fairseq checkpoint as downloaded (``hubert_base_ls960.pt``, ``wav2vec_small.pt``,
 ``wav2vec_vox_new.pt``, a CTC fine-tuned one), built and strictly loaded by the model side's
-``frontends.ssl_checkpoint`` (fairseq's own classes), run in eval mode without masking. Each
+``pretrained_ssl.ssl_checkpoint`` (fairseq's own classes), run in eval mode without masking. Each
 segment is encoded alone (no padding: HuBERT / wav2vec 2.0 base are not padding-invariant), and
 the states after transformer layer N (1-based; ``--ssl-layer 0``, the default, = the last layer)
 are stored as float32 ``[n_frames, dim]`` .npy. ``n_frames`` follows the conv extractor:
@@ -17,7 +17,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..mustc import PrepError
+from ..errors import PrepError
 from .base import ModelStates, feature_config, file_sha1, npy_bytes
 
 _LOADED: dict = {}  # (checkpoint, layer) -> (model, spec), this process
@@ -42,7 +42,7 @@ class SSLStates(ModelStates):
                             "wav2vec 2.0 checkpoint, e.g. hubert_base_ls960.pt)")
         key = (self.checkpoint, self.layer)
         if key not in _LOADED:
-            from ...frontends.ssl_checkpoint import (
+            from ...pretrained_ssl.ssl_checkpoint import (
                 SSLCheckpointError,
                 build_ssl_model,
                 load_ssl_weights,

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import soundfile as sf
 
-from ..audio import TARGET_SAMPLE_RATE
-from ..mustc import PrepError
+from ...audio import TARGET_SAMPLE_RATE
+from ..errors import PrepError
 from .base import FeatureKind
 
 FORMATS = {"flac": ("FLAC", "PCM_16"), "wav": ("WAV", "FLOAT")}

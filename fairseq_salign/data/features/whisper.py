@@ -28,8 +28,8 @@ from typing import Optional
 
 import numpy as np
 
-from ..audio import TARGET_SAMPLE_RATE
-from ..mustc import PrepError
+from ...audio import TARGET_SAMPLE_RATE
+from ..errors import PrepError
 from .base import ModelStates, feature_config, file_sha1, npy_bytes
 
 HOP = 160  # mel hop in samples (10 ms)

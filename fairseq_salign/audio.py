@@ -168,3 +168,11 @@ def compute_fbank(wave16k: np.ndarray, n_mel_bins: int = N_MEL_BINS) -> np.ndarr
     for i in range(n):
         out[i] = fbank.get_frame(i)
     return out
+
+
+def standardize_audio(data_cfg) -> bool:
+    """Whether a data config asks for standardized waveforms. fairseq 0.12's
+    ``S2TDataConfig.standardize_audio`` is a method, and its own dataset tests the bound method
+    (always true): every waveform would be standardized, whatever the config says."""
+    value = data_cfg.standardize_audio
+    return bool(value() if callable(value) else value)

@@ -4,7 +4,7 @@ from typing import Dict, List
 import torch
 import torch.nn.functional as F
 
-from ..modules.ctc import best_path_emissions
+from .ctc import best_path_emissions
 
 
 class CTCGreedyGenerator:

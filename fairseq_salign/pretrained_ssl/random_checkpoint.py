@@ -7,7 +7,7 @@ exercised with a file of the same kind and shapes as ``hubert_base_ls960.pt`` or
 ``cfg`` with ``model`` and ``task`` sections, and the full pretraining ``model`` state including
 its pretraining heads). The weights are random: such a front end learns nothing useful.
 
-    python -m fairseq_salign.frontends.random_checkpoint --kind hubert --shape base out.pt
+    python -m fairseq_salign.pretrained_ssl.random_checkpoint --kind hubert --shape base out.pt
 """
 from __future__ import annotations
 

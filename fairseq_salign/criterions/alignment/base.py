@@ -1,0 +1,106 @@
+"""The alignment objectives' contract and registry (``register_alignment``, ``ALIGNMENTS``), below
+the objectives that register themselves in it and the package that imports them all."""
+from typing import Dict, List, NamedTuple, Optional, Tuple, Type
+
+import torch
+import torch.nn as nn
+
+ALIGNMENTS: Dict[str, Type["AlignmentObjective"]] = {}
+
+
+class AlignmentInputs(NamedTuple):
+    """One batch's two sides as the criterion has them."""
+
+    speech: dict  # the encoder's output dict: encoder_out (T x B x C), encoder_padding_mask, ...
+    text: dict
+    speech_weights: torch.Tensor  # B sentence weights (--alignment-sentence-weight)
+    text_weights: torch.Tensor
+    textual_encoder: Optional[nn.Module] = None  # soft's mix-up runs T-enc again
+    num_updates: int = 0
+    blank: int = 0
+    nsentences: int = 0
+    live: Tuple[bool, bool] = (True, True)  # which sides were encoded in this batch (soft, unpaired)
+
+
+class AlignmentOutput(NamedTuple):
+    loss: torch.Tensor  # what the objective adds to the training loss
+    generator_loss: torch.Tensor  # the part that moves the encoders (the gradient-ratio probe)
+    log: dict  # its loss parts, summed over sentences like the cross-entropies
+
+
+class AlignmentObjective(nn.Module):
+    """An objective: ``build`` it from the criterion's options, ``problems`` lists what is wrong
+    with them before training, ``align`` computes its loss on one batch."""
+
+    name = ""  # set by register_alignment
+    summary = ""  # one line for --alignment's help
+    attribute: Optional[str] = None  # the criterion's attribute for it (checkpoint key prefix)
+
+    @classmethod
+    def build(cls, cfg, task) -> "AlignmentObjective":
+        return cls()
+
+    @classmethod
+    def problems(cls, cfg) -> List[str]:
+        return []
+
+    def align(self, inputs: AlignmentInputs) -> AlignmentOutput:
+        raise NotImplementedError
+
+
+def register_alignment(name: str):
+    """Class decorator: make ``name`` a value of ``--alignment``."""
+
+    def register(cls):
+        if name in ALIGNMENTS:
+            raise ValueError(f"alignment objective {name!r} is already registered ({ALIGNMENTS[name].__name__})")
+        if "+" in name:
+            raise ValueError(f"alignment objective names cannot contain '+': {name!r}")
+        cls.name = name
+        ALIGNMENTS[name] = cls
+        return cls
+
+    return register
+
+
+def get_alignment(name: str) -> Type[AlignmentObjective]:
+    """The class registered as ``name`` (one name, not a + combination)."""
+    if name not in ALIGNMENTS:
+        raise ValueError(f"unknown alignment objective {name!r}; registered: {', '.join(ALIGNMENTS)}")
+    return ALIGNMENTS[name]
+
+
+def choices_help() -> str:
+    return "; ".join(f"{name}: {cls.summary}" for name, cls in ALIGNMENTS.items())
+
+
+def parse_alignment(value: str) -> Tuple[str, ...]:
+    """The objectives an ``--alignment`` value names, in order; ``none`` gives ()."""
+    parts = tuple(p.strip() for p in str(value).split("+"))
+    unknown = [p for p in parts if p not in ALIGNMENTS]
+    problem = None
+    if unknown:
+        problem = "unknown objective " + ", ".join(map(repr, unknown))
+    elif len(set(parts)) < len(parts):
+        problem = "an objective is named twice"
+    elif "none" in parts and len(parts) > 1:
+        problem = "none cannot be combined with other objectives"
+    if problem:
+        raise ValueError(
+            f"--alignment {value}: {problem}; registered: {', '.join(ALIGNMENTS)} "
+            "(join several with +, e.g. soft+moments)"
+        )
+    return tuple(p for p in parts if p != "none")
+
+
+def build_alignments(parts: Tuple[str, ...], cfg, task) -> List[AlignmentObjective]:
+    return [ALIGNMENTS[name].build(cfg, task) for name in parts]
+
+
+def align_all(objectives, inputs: AlignmentInputs) -> AlignmentOutput:
+    """The objectives' losses, generator parts and logs, added up."""
+    outputs = [objective.align(inputs) for objective in objectives]
+    log = {}
+    for out in outputs:
+        log.update(out.log)
+    return AlignmentOutput(sum(o.loss for o in outputs), sum(o.generator_loss for o in outputs), log)
