@@ -221,7 +221,7 @@ if run_stage 4; then
   check_reserved average "${opts[@]}"
   # --inputs PATTERN...: checkpoint files by glob (${EXP} in the conf is --exp); else the last
   # --num-epochs epoch checkpoints of EXP/st
-  inputs=() pattern matches
+  inputs=() matches=()
   for word in "${opts[@]}"; do
     if [[ $word != --* && $word == *[*?[]* ]]; then
       shopt -s nullglob
