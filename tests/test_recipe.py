@@ -210,7 +210,7 @@ def test_conf_args_main_prints_one_word_per_line(tmp_path, capsys):
     ("mt:\n  lr: {a: 1}\n", ["mt"], "is not a value"),
     ("mt:\n  tb: ${HOME}/x\n", ["mt"], "unknown variable ${HOME}"),
     ("mt: [lr]\n", ["mt"], "section mt must map"),
-])
+], ids=["unknown-section", "unknown-asked", "dashes", "null", "mapping", "variable", "not-a-map"])
 def test_conf_args_errors_name_the_file(tmp_path, text, sections, message):
     conf = write(tmp_path, text)
     with pytest.raises(conf_args.ConfError) as err:

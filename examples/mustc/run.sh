@@ -41,7 +41,8 @@ Stages:
   6  score: fairseq-generate's sacreBLEU (ST, MT) and WER (ASR) lines -> EXP/scores.txt
   7  export: salign-export                                       [conf: export]  -> EXP/model
 
-A stage whose output exists and whose command is unchanged is skipped (--force runs it again).
+A stage whose output exists and whose command is unchanged is skipped (--force runs it again;
+a stage is not run again because an earlier one was).
 The conf's `recipe` section gives defaults for these options; the command line overrides them.
 EOF
 }
@@ -117,15 +118,17 @@ has_asr=false
 grep -qx asr <<<"$sections" && has_asr=true
 
 # options the recipe sets itself: a conf that sets them too is refused, not overridden silently
-reserved=" --data-root --languages --features --user-dir --task --training-stage --save-dir
+reserved=(--data-root --languages --features --user-dir --task --training-stage --save-dir
   --load-pretrained-mt-from --load-pretrained-acoustic-from --output --infer-mode --path
-  --scoring --checkpoint --data-dir --out "
+  --scoring --checkpoint --data-dir --out)
 check_reserved() {  # check_reserved SECTION WORD...
-  local section=$1 word
+  local section=$1 word option
   shift
   for word in "$@"; do
-    [[ $word != --* || $reserved != *" $word "* ]] ||
-      die "$conf: section $section sets $word, which run.sh sets itself (remove it)"
+    for option in "${reserved[@]}"; do
+      [[ $word != "$option" ]] ||
+        die "$conf: section $section sets $word, which run.sh sets itself (remove it)"
+    done
   done
 }
 
@@ -148,7 +151,7 @@ step() {
       tail -n 20 "$stdout.partial" "$exp/logs/$name.log" >&2; die "stage failed: $name"; }
     mv "$stdout.partial" "$stdout"
   else
-    "$@" 2>&1 | tee "$exp/logs/$name.log"
+    "$@" 2>&1 | tee "$exp/logs/$name.log" || die "stage failed: $name (log: $exp/logs/$name.log)"
   fi
   printf '%s' "$shown" >"$exp/done/$name"
 }
