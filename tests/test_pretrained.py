@@ -1,10 +1,9 @@
 """Progressive training: loading a stage-1 (MT) checkpoint fills exactly T-enc, embeddings and
-decoder, and refuses a checkpoint that does not fit."""
-import re
-
+decoder, and refuses a checkpoint that does not fit. The whole chain (MT, then ASR, then
+multi-task from both) runs through fairseq-train in tests/test_recipe.py."""
 import pytest
 import torch
-from conftest import build_in_process, run_cli, train_args
+from conftest import build_in_process
 from fairseq import checkpoint_utils
 
 from fairseq_salign.models.pretrained import TEXT_PREFIXES
@@ -45,31 +44,3 @@ def test_checkpoint_of_another_size_is_refused_with_the_list(corpus, mt_checkpoi
 def test_missing_pretrained_file_is_a_clear_error(corpus, tmp_path):
     with pytest.raises(FileNotFoundError, match="no such checkpoint file"):
         build_in_process(corpus, "--load-pretrained-acoustic-from", tmp_path / "nope.pt")
-
-
-def test_progressive_mt_then_asr_then_multitask(corpus, mt_checkpoint, tmp_path):
-    """Stage 1b (ASR pre-training from the stage-1 checkpoint) through fairseq-train; stage 2
-    then takes the acoustic side from it and the text side from stage 1."""
-    asr_dir, st_dir = tmp_path / "asr", tmp_path / "st"
-    out = run_cli("fairseq-train", train_args(
-        corpus, asr_dir, "--training-stage", "asr", "--alignment", "none",
-        "--load-pretrained-mt-from", mt_checkpoint, "--max-update", "3"))
-    log = out.stdout + out.stderr
-    assert "ctc_loss" in log and "num_updates=3" in log and not re.search(r"\b(st|mt)_loss", log)
-    asr = checkpoint_utils.load_checkpoint_to_cpu(str(asr_dir / "checkpoint_last.pt"))["model"]
-    mt = checkpoint_utils.load_checkpoint_to_cpu(str(mt_checkpoint))["model"]
-    for key in mt:  # the text side is frozen in stage 1b
-        if key.startswith(TEXT_PREFIXES):
-            torch.testing.assert_close(asr[key], mt[key], msg=key)
-
-    run_cli("fairseq-train", train_args(
-        corpus, st_dir, "--alignment", "soft", "--max-update", "1",
-        "--load-pretrained-acoustic-from", asr_dir / "checkpoint_last.pt",
-        "--load-pretrained-mt-from", mt_checkpoint))
-    torch.manual_seed(0)
-    _, model, _ = build_in_process(
-        corpus, "--alignment", "none", "--load-pretrained-acoustic-from",
-        asr_dir / "checkpoint_last.pt", "--load-pretrained-mt-from", mt_checkpoint)
-    state = model.state_dict()
-    for key in ("encoder.acoustic_encoder.layers.0.fc1.weight", "encoder.ctc_proj.bias"):
-        torch.testing.assert_close(state[key], asr[key], msg=key)
