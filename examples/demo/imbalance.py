@@ -42,7 +42,7 @@ from scoring import read_manifest  # noqa: E402
 ASR_ONLY_FRACTION = 0.3
 RATIOS = {"1:1:1": (1, 1, 1), "10:1:1": (10, 1, 1), "1:10:1": (1, 10, 1), "1:1:10": (1, 1, 10)}  # ASR:MT:ST
 # MT-only data alone beside the ST triples, 1:1: the corpus-external Ding pairs (in domain, seen
-# in stage 1) and the LibreOffice help pairs (another domain; examples/mustc/libreoffice_pairs.py,
+# in stage 1) and the LibreOffice help pairs (another domain; examples/extra/libreoffice_pairs.py,
 # prepared into the data directory as the text-only split ``libreoffice``)
 MT_ONLY = {"st+ding": "mt_extra", "st+libreoffice": "libreoffice_mt"}
 # 1:1:1 with text of the speech's own distribution as the MT-only data: the ST triples'

@@ -92,13 +92,40 @@ class SAlignHub(torch.nn.Module):
         return self._decoder
 
     # ------------------------------------------------------------ inputs
+    def _speech_featurizer(self) -> Featurizer:
+        if self.featurizer is None:
+            raise self.featurizer_error
+        return self.featurizer
+
+    @property
+    def max_seconds(self) -> float:
+        """The longest audio one input may hold (the model's source positions); a
+        ``ModelError`` saying why when this model cannot featurize audio here."""
+        return self._speech_featurizer().max_seconds
+
+    @property
+    def features(self) -> str:
+        """What the model reads, as one line (the recorded feature kind and its settings)."""
+        return self._speech_featurizer().name
+
     def featurize(self, speech: Speech, sample_rate: Optional[int] = None,
                   name: Optional[str] = None) -> np.ndarray:
         """What the model reads for one input: a file, or an array at ``sample_rate``."""
-        if self.featurizer is None:
-            raise self.featurizer_error
+        featurizer = self._speech_featurizer()
         name = name or (str(speech) if isinstance(speech, (str, Path)) else "array")
-        return self.featurizer(to_wave16k(speech, sample_rate, name), name)
+        return featurizer(to_wave16k(speech, sample_rate, name), name)
+
+    def decode(self, features: Sequence, mode: str = "st", batch_size: int = 16,
+               progress=None, **generation) -> List:
+        """Hypotheses for inputs already featurized (``featurize``), batched by length, in input
+        order: strings for ``st`` / ``asr``, ``Transcribed`` pairs for ``both`` (one encoder
+        pass). ``progress``: wraps the batch list (e.g. a tqdm)."""
+        options = GenerationOptions(**generation)
+        if mode == "both":
+            return [Transcribed(*pair) for pair in
+                    self.decoder.decode_both(features, options, batch_size, progress=progress)]
+        return self.decoder.decode(features, mode, options if mode != "asr" else None,
+                                   batch_size, progress=progress)
 
     def _speech_inputs(self, speech, sample_rate) -> tuple:
         single = isinstance(speech, (str, Path)) or (

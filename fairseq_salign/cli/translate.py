@@ -53,11 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="st: translation by beam search; asr: transcript by CTC greedy decoding; "
                    "both: transcript and translation from one acoustic-encoder pass")
     g = p.add_argument_group("search (st), as fairseq-generate's")
-    g.add_argument("--beam", type=int, default=5, help="beam size")
-    g.add_argument("--max-len-a", type=float, default=0.0,
-                   help="max output tokens = a * source length + b (default a=0)")
-    g.add_argument("--max-len-b", type=int, default=200, help="(default b=200)")
-    g.add_argument("--lenpen", type=float, default=1.0, help="length penalty")
+    d = GenerationOptions()  # fairseq-generate's defaults, stated once
+    g.add_argument("--beam", type=int, default=d.beam, help=f"beam size (default {d.beam})")
+    g.add_argument("--max-len-a", type=float, default=d.max_len_a,
+                   help=f"max output tokens = a * source length + b (default a={d.max_len_a:g})")
+    g.add_argument("--max-len-b", type=int, default=d.max_len_b, help=f"(default b={d.max_len_b})")
+    g.add_argument("--lenpen", type=float, default=d.lenpen,
+                   help=f"length penalty (default {d.lenpen:g})")
     g.add_argument("--batch-size", type=int, default=16, help="segments per batch")
     s = p.add_argument_group("long recordings")
     s.add_argument("--max-seconds", type=float, default=30.0,
@@ -170,19 +172,17 @@ def translate(argv: Optional[List[str]] = None) -> int:
     device = pick_device(args.cpu)
     model, cfg, task = load_salign(checkpoint, data_dir, {"infer_mode": "st"}, ema=args.ema)
     hub = SAlignHub(model, task, cfg, feature_weights=args.feature_weights).to(device)
-    if hub.featurizer is None:
-        raise CliError(str(hub.featurizer_error))
-    if limits.max_segment_s > hub.featurizer.max_seconds:
+    max_seconds = hub.max_seconds  # a ModelError saying why if this model cannot read audio here
+    if limits.max_segment_s > max_seconds:
         raise CliError(f"--max-segment-seconds {limits.max_segment_s:g} is beyond the model's "
-                       f"{hub.featurizer.max_seconds:g} s of source positions; lower it")
-    if args.max_seconds > hub.featurizer.max_seconds and not args.no_segment:
-        logger.info(f"files over the model's {hub.featurizer.max_seconds:g} s of source "
-                    "positions are segmented")
-        args.max_seconds = hub.featurizer.max_seconds
-    options = GenerationOptions(beam=args.beam, max_len_a=args.max_len_a,
-                                max_len_b=args.max_len_b, lenpen=args.lenpen)
+                       f"{max_seconds:g} s of source positions; lower it")
+    if args.max_seconds > max_seconds and not args.no_segment:
+        logger.info(f"files over the model's {max_seconds:g} s of source positions are segmented")
+        args.max_seconds = max_seconds
+    search = {"beam": args.beam, "max_len_a": args.max_len_a, "max_len_b": args.max_len_b,
+              "lenpen": args.lenpen}
     fields = MODES[args.mode]
-    logger.info(f"{args.mode} with {checkpoint} on {device}, {hub.featurizer.name} features: "
+    logger.info(f"{args.mode} with {checkpoint} on {device}, {hub.features} features: "
                 f"{len(args.files)} files")
     failed = []
     for path in args.files:
@@ -193,13 +193,8 @@ def translate(argv: Optional[List[str]] = None) -> int:
             failed.append(path)
             continue
         progress = _progress(not args.no_progress and len(talk.inputs) > args.batch_size, path)
-        if args.mode == "both":
-            hypotheses = hub.decoder.decode_both(talk.inputs, options, args.batch_size,
-                                                 progress=progress)
-        else:
-            hypotheses = [(h,) for h in hub.decoder.decode(
-                talk.inputs, args.mode, options if args.mode == "st" else None, args.batch_size,
-                progress=progress)]
+        decoded = hub.decode(talk.inputs, args.mode, args.batch_size, progress, **search)
+        hypotheses = [(h.transcript, h.translation) if args.mode == "both" else (h,) for h in decoded]
         joined = "\t".join(" ".join(h[k] for h in hypotheses if h[k]) for k in range(len(fields)))
         print(f"{path}\t{joined}", flush=True)
         if args.output_dir is not None:

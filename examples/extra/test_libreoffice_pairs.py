@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "examples" / "mustc"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import libreoffice_pairs as lo  # noqa: E402
 from fairseq_salign.data.text_corpus import read_text_split  # noqa: E402

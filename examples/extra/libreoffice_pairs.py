@@ -13,7 +13,7 @@ MAC, WIN, UNIX, CALC, WRITER, ... and ``default``) keep only the ``default`` cas
 text, the same choice in both languages: a sentence never mixes variants and Mac key names
 (Command, Option) do not leak in; where there is no default the span adds nothing.
 
-    python examples/mustc/libreoffice_pairs.py --download /work/lo-debs --data-root ROOT
+    python examples/extra/libreoffice_pairs.py --download /work/lo-debs --data-root ROOT
 """
 from __future__ import annotations
 
