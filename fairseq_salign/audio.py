@@ -176,3 +176,11 @@ def standardize_audio(data_cfg) -> bool:
     (always true): every waveform would be standardized, whatever the config says."""
     value = data_cfg.standardize_audio
     return bool(value() if callable(value) else value)
+
+
+def standardize(wave: np.ndarray, eps: float = 1e-5) -> np.ndarray:
+    """Zero mean, unit variance over the whole waveform, as fairseq's dataset ``layer_norm``s a
+    waveform for ``standardize_audio`` configs (biased variance, eps 1e-5), in float32: the one
+    definition the training data and inference both use."""
+    wave = np.asarray(wave, dtype=np.float32)
+    return ((wave - wave.mean()) / np.sqrt(wave.var() + eps)).astype(np.float32)

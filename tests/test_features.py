@@ -106,3 +106,16 @@ def test_load_audio_errors_name_the_file(tmp_path):
     with pytest.raises(AudioError, match=r"short\.wav: segment offset=0.5s duration=1.0s ends at "
                                          r"1\.500s, past the end of the audio \(1\.000s"):
         load_audio(tmp_path / "short.wav", 0.5, 1.0)
+
+
+def test_standardize_is_the_layer_norm_fairseq_applies_to_a_waveform():
+    """One definition for the training data (the task's dataset) and inference (the hub)."""
+    import torch
+    import torch.nn.functional as F
+
+    from fairseq_salign.audio import standardize
+
+    wave = (0.3 * np.random.default_rng(0).standard_normal(16000) + 0.1).astype(np.float32)
+    expected = F.layer_norm(torch.from_numpy(wave), (16000,)).numpy()
+    out = standardize(wave)
+    assert out.dtype == np.float32 and np.allclose(out, expected, atol=1e-5)

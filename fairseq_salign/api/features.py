@@ -15,7 +15,7 @@ from typing import Optional, Union
 import numpy as np
 
 from ..audio import (FRAME_LENGTH_SAMPLES, TARGET_SAMPLE_RATE, AudioError, load_audio, resample,
-                     standardize_audio, to_mono)
+                     standardize, standardize_audio, to_mono)
 from ..data.features.record import kind_from_record, recorded_kind
 from ..data.errors import PrepError
 from .loading import ModelError
@@ -111,7 +111,6 @@ class Featurizer:
         self.check(len(wave), name)
         features = self.kind.features(wave)
         if self.waveform:
-            if self.standardize:  # as fairseq's dataset does for standardize_audio configs
-                features = (features - features.mean()) / np.sqrt(features.var() + 1e-5)
-            return features.astype(np.float32)
+            # as the task's dataset does for standardize_audio configs
+            return standardize(features) if self.standardize else features.astype(np.float32)
         return self.transforms(features) if self.transforms is not None else features

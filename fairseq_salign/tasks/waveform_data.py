@@ -10,12 +10,11 @@ from typing import Union
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from fairseq.data import ConcatDataset
 from fairseq.data.audio.speech_to_text_dataset import SpeechToTextDataset
 from fairseq.data.audio.speech_to_text_joint_dataset import SpeechToTextJointDataset
 
-from ..audio import standardize_audio  # noqa: F401 (the task reads it from here)
+from ..audio import standardize, standardize_audio
 
 
 def _load_wave(dataset, i: int) -> np.ndarray:
@@ -33,11 +32,9 @@ def soundfile_source_audio(self, index: Union[int, list]) -> torch.Tensor:
         wave = _load_wave(self, int(index))
     else:  # fairseq's ConcatAugment passes several indices
         wave = np.concatenate([_load_wave(self, int(i)) for i in index])
-    source = torch.from_numpy(np.ascontiguousarray(wave)).float()
     if standardize_audio(self.cfg):
-        with torch.no_grad():
-            source = F.layer_norm(source, source.shape)
-    return source
+        wave = standardize(wave)
+    return torch.from_numpy(np.ascontiguousarray(wave)).float()
 
 
 # Direct subclasses (a mixin class first in the bases would change the object layout and
