@@ -5,7 +5,8 @@ Importing the package registers the task ``speech_to_text_salign``, the model ``
 (fairseq's ``--user-dir`` imports only ``tasks/`` and ``models/`` by itself). It also makes fairseq load checkpoints with torch's
 weights-only unpickler, makes ``--help`` list the plugin's options, and lets fairseq's default
 DDP backend run on CPU processes (gloo) as well as on GPUs, and makes fairseq's EMA
-(``--store-ema``) decay this model's tied embedding matrix once per update (``ema.py``).
+(``--store-ema``) decay this model's tied embedding matrix once per update: the patches of
+``patches/``, installed here.
 """
 try:
     import fairseq  # noqa: F401
@@ -16,13 +17,9 @@ except ImportError as err:  # pragma: no cover - depends on the environment
         "(or run `make install`, which does it from requirements/fairseq.txt)"
     ) from err
 
-from . import atomic_copy, checkpoint_safety, cli_help, cpu_ddp, ema
+from . import patches
 
-atomic_copy.install()
-checkpoint_safety.install()
-cli_help.install()
-cpu_ddp.install()
-ema.install()
+patches.install()  # every change to stock fairseq, listed in patches/__init__.py
 
 from . import criterions, models, optim, tasks  # noqa: E402,F401
 

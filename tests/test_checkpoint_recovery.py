@@ -11,7 +11,7 @@ from conftest import run_cli, train_args
 from fairseq import checkpoint_utils
 
 import fairseq_salign  # noqa: F401 (installs the wrapped checkpoint loader)
-from fairseq_salign.checkpoint_recovery import DamagedCheckpointError, readable_checkpoints
+from fairseq_salign.patches.checkpoint_recovery import DamagedCheckpointError, readable_checkpoints
 
 
 def truncate(path, fraction=0.5):

@@ -7,7 +7,7 @@ import torch
 from conftest import TESTS, run_cli
 from fairseq import checkpoint_utils
 
-from fairseq_salign.checkpoint_safety import UnsafeCheckpointError
+from fairseq_salign.patches.checkpoint_safety import UnsafeCheckpointError
 
 
 def test_fairseq_checkpoint_loads_weights_only(mt_checkpoint):

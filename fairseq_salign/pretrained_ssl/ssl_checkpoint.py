@@ -103,7 +103,7 @@ def read_ssl_checkpoint(path: str, expected_kind: Optional[str] = None) -> Tuple
 
     if not Path(path).is_file():
         raise SSLCheckpointError(f"--ssl-checkpoint {path}: no such file")
-    from ..checkpoint_safety import NotACheckpointError
+    from ..patches.checkpoint_safety import NotACheckpointError
 
     try:
         state = checkpoint_utils.load_checkpoint_to_cpu(path)
