@@ -124,11 +124,11 @@ def run_salign(hub, wave: np.ndarray, args, batch_size: int) -> dict:
     import torch
 
     from fairseq_salign.api.one_pass import OnePassModel
-    from fairseq_salign.segmentation import SegmentLimits, make_vad, segment_speech
+    from fairseq_salign.segmentation import VADS, SegmentLimits, segment_speech
 
     times = {}
     t = time.perf_counter()
-    segments, _ = segment_speech(wave, make_vad("webrtc", aggressiveness=2), SegmentLimits())
+    segments, _ = segment_speech(wave, VADS.build("webrtc", aggressiveness=2), SegmentLimits())
     times["vad"] = time.perf_counter() - t
     t = time.perf_counter()
     inputs = [hub.featurize(wave[int(s.start * SR): int(s.end * SR)], SR, f"segment {i}")

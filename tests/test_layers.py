@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "fairseq_salign"
 # lowest first; a unit is a top-level module or subpackage of fairseq_salign
 LAYERS: List[Set[str]] = [
     # foundation: audio I/O and framing, plain helpers, the fairseq patches
-    {"audio", "distributed", "subtitles", "ema", "patches"},
+    {"audio", "distributed", "subtitles", "ema", "patches", "registry"},
     {"segmentation", "modules", "optim"},
     {"pretrained_ssl"},  # reading HuBERT / wav2vec 2.0 checkpoints: below data and front ends
     {"data", "frontends"},

@@ -10,7 +10,7 @@ import soundfile as sf
 from conftest import run_cli
 from mustc_synth import PAIRS, voice_sentence
 
-from fairseq_salign.segmentation import SegmentLimits, make_vad, segments_from_frames
+from fairseq_salign.segmentation import VADS, SegmentLimits, segments_from_frames
 from fairseq_salign.subtitles import Cue, to_srt, to_vtt
 
 SR = 16_000
@@ -103,7 +103,7 @@ def test_webrtc_vad_hears_tone_speech_not_silence():
     rng = np.random.default_rng(0)
     speech = voice_sentence(PAIRS[2][0], rng)
     audio = np.concatenate([np.zeros(SR, np.float32), speech, np.zeros(SR, np.float32)])
-    flags = make_vad("webrtc").voiced_frames(audio + 0.002 * rng.standard_normal(len(audio)))
+    flags = VADS.build("webrtc").voiced_frames(audio + 0.002 * rng.standard_normal(len(audio)))
     assert len(flags) == len(audio) // 480
     voiced = np.flatnonzero(flags) * 0.03
     voiced = voiced[voiced >= 0.1]  # WebRTC flags its first frames while its noise model adapts

@@ -18,7 +18,7 @@ from mustc_synth import SPLITS, make_synthetic_mustc  # noqa: E402
 from test_prep_mustc import read_tsv  # noqa: E402
 
 from fairseq_salign.audio import AudioError, load_audio, n_fbank_frames  # noqa: E402
-from fairseq_salign.data.features import Waveform, make_kind  # noqa: E402
+from fairseq_salign.data.features import KINDS, Waveform  # noqa: E402
 from fairseq_salign.data.mustc import PrepError  # noqa: E402
 from fairseq_salign.data.prep import prepare_mustc  # noqa: E402
 from fairseq_salign.data.stored_audio import load_stored_waveform  # noqa: E402
@@ -161,8 +161,8 @@ def test_bad_audio_and_bad_options_name_what_to_fix(tmp_path):
                                         rf"{bad}: cannot read audio"):
         prep(corpus, features="waveform")
     with pytest.raises(PrepError, match="--waveform-format 'mp3': choose one of flac, wav"):
-        make_kind("waveform", format="mp3")
-    with pytest.raises(PrepError, match="unknown feature kind 'mfcc'"):
+        KINDS.build("waveform", format="mp3")
+    with pytest.raises(PrepError, match="--features 'mfcc': unknown feature kind"):
         prep(corpus, features="mfcc")
     with pytest.raises(PrepError, match="output subdirectory 'data': give one directory name"):
         prep(corpus, features="waveform", output_subdir="data")

@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="text-only splits, en-{lang}/data/SPLIT/txt/SPLIT.en and SPLIT.{lang} "
                         "line-aligned (no audio): MT-only data, written as SPLIT_mt.tsv for "
                         "fairseq-train --mt-extra-subsets SPLIT_mt; not in the vocabulary")
-    p.add_argument("--features", default="fbank80", choices=list(KINDS),
+    p.add_argument("--features", default="fbank80", choices=list(KINDS.choices),
                    help="what is stored: fbank80 (80-dim log-mel, default), waveform (16 kHz "
                         "FLAC/WAV segments), whisper (frozen Whisper encoder states)")
     p.add_argument("--output-subdir", default=None, metavar="NAME",
@@ -88,7 +88,7 @@ def kind_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace):
             if given:
                 parser.error(f"{', '.join(given)} applies to --features {name}, not "
                              f"--features {args.features}")
-    return KINDS[args.features].from_args(args)
+    return KINDS.get(args.features).from_args(args)
 
 
 def main(argv: list[str] | None = None) -> int:

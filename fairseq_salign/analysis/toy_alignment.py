@@ -38,7 +38,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..criterions.adversarial import AdversarialAlignment, GameSettings
-from ..criterions.alignment import AlignmentInputs, get_alignment
+from ..criterions.alignment import ALIGNMENTS, AlignmentInputs
 from ..modules import TextualEncoder, masked_mean
 from ..optim import SAlignAdam, SAlignAdamConfig
 from .metrics import mmd2_rbf, probe_accuracy
@@ -163,7 +163,7 @@ def run(cfg: ToyConfig, log_every: int = 0) -> Dict[str, float]:
     adversarial = AdversarialAlignment(cfg.dim, cfg.dim, 0.0, settings)
     optimizer = build_optimizer(cfg, list(model.parameters()) + list(adversarial.parameters()))
     average = copy.deepcopy(model)
-    matching = None if cfg.matching == "none" else get_alignment(cfg.matching)(cfg.matching_weight)
+    matching = None if cfg.matching == "none" else ALIGNMENTS.get(cfg.matching)(cfg.matching_weight)
     tail = max(cfg.steps // 6, 1)  # the discriminator's accuracy is averaged over the last steps
     correct = {"speech": 0, "text": 0}
     for step in range(cfg.steps):

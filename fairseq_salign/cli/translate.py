@@ -33,7 +33,7 @@ from typing import List, Optional
 from ..api.decoding import GenerationOptions
 from ..api.features import split_hint
 from ..audio import TARGET_SAMPLE_RATE, AudioError, audio_info, load_audio
-from ..segmentation import VADS, SegmentLimits, VADError, make_vad, segment_speech
+from ..segmentation import VADS, SegmentLimits, VADError, segment_speech
 from ..segmentation.base import Segment
 from ..subtitles import FORMATS, Cue, write_jsonl, write_subtitles
 from . import CliError, add_model_args, load_salign, model_source, pick_device, run_main
@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--segment", action="store_true", help="segment every file, short ones too")
     mode.add_argument("--no-segment", action="store_true",
                       help="never segment: refuse files longer than --max-seconds")
-    s.add_argument("--vad", choices=sorted(VADS), default="webrtc",
+    s.add_argument("--vad", choices=VADS.choices, default="webrtc",
                    help="voice-activity detector (webrtc: WebRTC's GMM detector)")
     s.add_argument("--vad-aggressiveness", type=int, default=2, choices=[0, 1, 2, 3],
                    help="webrtc: how readily non-speech is rejected (3: most; default 2)")
@@ -164,7 +164,7 @@ def translate(argv: Optional[List[str]] = None) -> int:
     try:
         limits = SegmentLimits(args.max_segment_seconds, args.min_silence_seconds,
                                args.min_speech_seconds, pad_s=args.pad_seconds)
-        vad = make_vad(args.vad, aggressiveness=args.vad_aggressiveness)
+        vad = VADS.build(args.vad, aggressiveness=args.vad_aggressiveness)
     except VADError as e:
         raise CliError(str(e)) from None
     _check_outputs(args.files, args.output_dir)

@@ -12,7 +12,7 @@ from .adversarial import (
     MIXUP_MODES,
     MIXUP_POSITIONS,
 )
-from .alignment import choices_help, get_alignment, parse_alignment
+from .alignment import ALIGNMENTS, choices_help, parse_alignment
 from .alignment.soft import GAME_OPTIONS  # noqa: F401 (re-exported: it lived here)
 
 GENERATOR_TARGET_CHOICES = ChoiceEnum(list(GENERATOR_TARGETS))
@@ -196,7 +196,7 @@ def validate(cfg: SAlignCriterionConfig, task) -> None:
         problems.append(str(e))
         parts = ()
     for name in parts:
-        problems.extend(get_alignment(name).problems(cfg))
+        problems.extend(ALIGNMENTS.get(name).problems(cfg))
     for name in ("st_weight", "mt_weight", "ctc_weight", "adversarial_weight", "contrastive_weight",
                  "matching_weight"):
         if getattr(cfg, name) < 0:

@@ -34,7 +34,7 @@ from typing import Iterable, Optional, Sequence, Union
 
 
 from ..audio import TARGET_SAMPLE_RATE, AudioError, read_audio, resample, to_mono
-from .features import FeatureKind, make_kind
+from .features import KINDS, FeatureKind
 from .features.base import SPECAUGMENT_CHOICES, SPECAUGMENT_POLICIES  # noqa: F401 (re-exported)
 from .features.record import RECORD_KEY
 from .mustc import SPLITS, PrepError, SplitData, SplitReport, is_train_split, read_split
@@ -381,7 +381,7 @@ def prepare_language(
     ``text_corpus``), written as ``{split}_mt.tsv``. Neither enters the vocabulary, which stays
     that of the ST triples: adding such a corpus later keeps every checkpoint usable.
     """
-    kind = make_kind(features) if isinstance(features, str) else features
+    kind = KINDS.build(features) if isinstance(features, str) else features
     specaugment = kind.default_specaugment if specaugment is None else specaugment
     if specaugment not in SPECAUGMENT_CHOICES:
         raise PrepError(f"unknown SpecAugment policy {specaugment!r}: choose one of "

@@ -7,10 +7,11 @@ from fairseq.utils import get_available_activation_fns
 from omegaconf import II
 
 from ..frontends import FRONTENDS
+from ..modules.adapters import ADAPTERS
 
-ADAPTER_CHOICES = ChoiceEnum(["linear", "ctc-soft", "ctc-shrink"])
+ADAPTER_CHOICES = ChoiceEnum(list(ADAPTERS.choices))
 SHRINK_CHOICES = ChoiceEnum(["mean", "first"])
-SPEECH_ENCODER_CHOICES = ChoiceEnum(list(FRONTENDS))
+SPEECH_ENCODER_CHOICES = ChoiceEnum(list(FRONTENDS.choices))
 ACTIVATION_CHOICES = ChoiceEnum(get_available_activation_fns())
 
 

@@ -8,7 +8,7 @@ from fairseq.models import FairseqEncoder
 from fairseq.modules import TransformerEncoderLayer
 
 from ..frontends import build_acoustic_encoder
-from ..modules import TextualEncoder, build_adapter
+from ..modules import ADAPTERS, TextualEncoder
 
 
 class SAlignEncoder(FairseqEncoder):
@@ -29,7 +29,7 @@ class SAlignEncoder(FairseqEncoder):
         self.ctc_proj = nn.Linear(dim, len(dictionary))
         if not cfg.untie_ctc_projection:
             self.ctc_proj.weight = embed_tokens.weight
-        self.adapter = build_adapter(cfg.adapter, dim, blank=self.blank, reduce=getattr(cfg, "shrink_reduce", "mean"))
+        self.adapter = ADAPTERS.build(cfg.adapter, dim, blank=self.blank, reduce=getattr(cfg, "shrink_reduce", "mean"))
         self.textual_encoder = TextualEncoder(
             embed_tokens,
             nn.ModuleList(

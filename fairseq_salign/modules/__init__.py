@@ -1,6 +1,6 @@
 """Plain ``nn.Module`` building blocks of S-Align; each takes explicit constructor arguments."""
 from .acoustic_encoder import AcousticEncoder
-from .adapters import ADAPTERS, AdapterOutput, build_adapter
+from .adapters import ADAPTERS, AdapterOutput
 from .ctc import ctc_greedy_decode, ctc_loss, ctc_targets
 from .mixup import mix_speech_with_text
 from .modal_network import ModalNetwork
@@ -13,7 +13,6 @@ __all__ = [
     "AdapterOutput",
     "ModalNetwork",
     "TextualEncoder",
-    "build_adapter",
     "ctc_greedy_decode",
     "ctc_loss",
     "ctc_targets",

@@ -6,12 +6,14 @@ at each output position (used by mix-up; ``blank`` marks positions that predict 
 """
 import inspect
 import math
-from typing import Dict, NamedTuple, Optional, Type
+from typing import NamedTuple, Optional
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from fairseq.modules import LayerNorm
+
+from ..registry import Registry
 
 
 class AdapterOutput(NamedTuple):
@@ -116,17 +118,15 @@ class CTCShrinkAdapter(nn.Module):
         return AdapterOutput(self.layer_norm(pooled), new_mask, tokens)
 
 
-ADAPTERS: Dict[str, Type[nn.Module]] = {
-    "linear": LinearAdapter,
-    "ctc-soft": CTCSoftAdapter,
-    "ctc-shrink": CTCShrinkAdapter,
-}
-
-
-def build_adapter(name: str, embed_dim: int, blank: int, **options) -> nn.Module:
-    """``options`` go to the adapters that take them (``reduce`` for ctc-shrink)."""
-    if name not in ADAPTERS:
-        raise ValueError(f"--adapter {name!r} is not one of {sorted(ADAPTERS)}")
-    cls = ADAPTERS[name]
+def _construct(cls, embed_dim: int, blank: int, **options) -> nn.Module:
+    """``cls(embed_dim, blank=..., **options)`` with only the options ``cls`` takes (``reduce``
+    for ctc-shrink)."""
     accepted = inspect.signature(cls).parameters
     return cls(embed_dim, blank=blank, **{k: v for k, v in options.items() if k in accepted})
+
+
+# ``ADAPTERS.build(name, embed_dim, blank=..., reduce=...)``
+ADAPTERS: Registry[nn.Module] = Registry("adapter", "--adapter", construct=_construct)
+ADAPTERS.register("linear", LinearAdapter)
+ADAPTERS.register("ctc-soft", CTCSoftAdapter)
+ADAPTERS.register("ctc-shrink", CTCShrinkAdapter)

@@ -22,7 +22,7 @@ from omegaconf import II
 
 from ..audio import FRAME_SHIFT_SAMPLES as SAMPLES_PER_FRAME  # waveform positions per 10 ms frame
 from ..data.manifest_check import load_checked
-from ..frontends import get_frontend
+from ..frontends import FRONTENDS
 from ..optim.param_groups import check_modal_group
 from ..modules.ctc_generator import CTCGreedyGenerator
 from .dev_bleu import bleu_statistics, parse_generation_args, reduce_bleu
@@ -236,7 +236,7 @@ class SpeechToTextSAlignTask(SpeechToTextTask):
         """The model's front end must read what the data config stores (unless no speech is
         read at all: stage 1 / --infer-mode mt)."""
         name = str(getattr(cfg, "speech_encoder", "fbank"))
-        if self.text_input or get_frontend(name).waveform_input == self.waveform_input:
+        if self.text_input or FRONTENDS.get(name).waveform_input == self.waveform_input:
             return
         config = Path(self.cfg.data) / self.cfg.config_yaml
         if self.waveform_input:

@@ -13,7 +13,6 @@ from .base import (  # noqa: F401
     align_all,
     build_alignments,
     choices_help,
-    get_alignment,
     parse_alignment,
     register_alignment,
 )

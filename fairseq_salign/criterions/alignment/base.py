@@ -1,11 +1,11 @@
 """The alignment objectives' contract and registry (``register_alignment``, ``ALIGNMENTS``), below
 the objectives that register themselves in it and the package that imports them all."""
-from typing import Dict, List, NamedTuple, Optional, Tuple, Type
+from typing import List, NamedTuple, Optional, Tuple
 
 import torch
 import torch.nn as nn
 
-ALIGNMENTS: Dict[str, Type["AlignmentObjective"]] = {}
+from ...registry import Registry
 
 
 class AlignmentInputs(NamedTuple):
@@ -48,26 +48,21 @@ class AlignmentObjective(nn.Module):
         raise NotImplementedError
 
 
+# ``ALIGNMENTS.build(name, cfg, task)`` calls the class's ``build``; ``@register_alignment(name)``
+ALIGNMENTS: Registry[AlignmentObjective] = Registry(
+    "alignment objective", "--alignment", construct=lambda cls, cfg, task: cls.build(cfg, task))
+
+
 def register_alignment(name: str):
     """Class decorator: make ``name`` a value of ``--alignment``."""
 
     def register(cls):
-        if name in ALIGNMENTS:
-            raise ValueError(f"alignment objective {name!r} is already registered ({ALIGNMENTS[name].__name__})")
         if "+" in name:
             raise ValueError(f"alignment objective names cannot contain '+': {name!r}")
         cls.name = name
-        ALIGNMENTS[name] = cls
-        return cls
+        return ALIGNMENTS.register(name)(cls)
 
     return register
-
-
-def get_alignment(name: str) -> Type[AlignmentObjective]:
-    """The class registered as ``name`` (one name, not a + combination)."""
-    if name not in ALIGNMENTS:
-        raise ValueError(f"unknown alignment objective {name!r}; registered: {', '.join(ALIGNMENTS)}")
-    return ALIGNMENTS[name]
 
 
 def choices_help() -> str:
@@ -94,7 +89,7 @@ def parse_alignment(value: str) -> Tuple[str, ...]:
 
 
 def build_alignments(parts: Tuple[str, ...], cfg, task) -> List[AlignmentObjective]:
-    return [ALIGNMENTS[name].build(cfg, task) for name in parts]
+    return [ALIGNMENTS.build(name, cfg, task) for name in parts]
 
 
 def align_all(objectives, inputs: AlignmentInputs) -> AlignmentOutput:

@@ -17,7 +17,7 @@ from typing import Optional
 
 from ..errors import PrepError
 from .base import FeatureKind, file_sha1
-from .registry import KINDS, make_kind
+from .registry import KINDS
 
 RECORD_KEY = "salign_features"
 
@@ -55,7 +55,7 @@ def kind_from_record(record: dict, weights: Optional[str] = None,
     if name not in KINDS:
         raise FeatureRecordError(f"{where}: feature kind {name!r} is unknown to this version of "
                                  f"fairseq-salign (it knows {', '.join(KINDS)}); upgrade it")
-    cls = KINDS[name]
+    cls = KINDS.get(name)
     options = dict(record.get("options") or {})
     if weights is not None:
         if cls.weights_field is None:
@@ -68,7 +68,7 @@ def kind_from_record(record: dict, weights: Optional[str] = None,
             f"{where}: the model reads {name} features of {options[cls.weights_field]}, which "
             "is not on this machine; copy it here and point to it with --feature-weights PATH "
             "(Python: feature_weights=PATH)")
-    kind = make_kind(name, **options)
+    kind = KINDS.build(name, **options)
     want = record.get("weights_sha1")
     if want:  # before loading: other weights may not even load, and the sum says why
         path = kind.weights_file()

@@ -1,22 +1,24 @@
-"""The feature kinds by name (``KINDS``, ``make_kind``): below ``record`` (which rebuilds a recorded
-kind) and the package, which re-exports them."""
+"""The feature kinds by name: ``KINDS.build("waveform", format="wav")``; below ``record`` (which
+rebuilds a recorded kind) and the package, which re-exports it."""
 from __future__ import annotations
 
+from ...registry import Registry
 from ..errors import PrepError
-from .base import SPECAUGMENT_CHOICES, SPECAUGMENT_POLICIES, FeatureKind  # noqa: F401
+from .base import FeatureKind
 from .fbank import Fbank80
-from .waveform import Waveform
 from .ssl_states import SSLStates
+from .waveform import Waveform
 from .whisper import WhisperStates
 
-KINDS: dict[str, type[FeatureKind]] = {k.name: k for k in (Fbank80, Waveform, WhisperStates, SSLStates)}
 
-
-def make_kind(name: str, **options) -> FeatureKind:
-    """The kind called ``name`` with its dataclass options (``Waveform(format="wav")``)."""
-    if name not in KINDS:
-        raise PrepError(f"unknown feature kind {name!r}: choose one of {', '.join(KINDS)}")
+def _construct(cls, **options) -> FeatureKind:
+    """``cls(**options)``, a misspelt option named as the recipe's error."""
     try:
-        return KINDS[name](**options)
+        return cls(**options)
     except TypeError as e:
-        raise PrepError(f"feature kind {name}: {e}") from None
+        raise PrepError(f"feature kind {cls.name}: {e}") from None
+
+
+KINDS: Registry[FeatureKind] = Registry("feature kind", "--features", PrepError, _construct)
+for _kind in (Fbank80, Waveform, WhisperStates, SSLStates):
+    KINDS.register(_kind.name, _kind)
