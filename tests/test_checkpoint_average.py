@@ -27,22 +27,32 @@ def test_average_of_last_epochs_is_the_mean(epoch_checkpoints, tmp_path):
     assert not list(tmp_path.glob("*.partial"))
 
 
-def test_too_few_epochs_and_missing_files_are_clear_errors(epoch_checkpoints, tmp_path):
-    out = run_cli("salign-average", ["--save-dir", epoch_checkpoints, "--num-epochs", "9",
-                                     "--output", tmp_path / "x.pt"], check=False)
-    assert out.returncode == 1 and "3 epoch checkpoints, 9 asked" in out.stderr
-    out = run_cli("salign-average", ["--inputs", tmp_path / "nope.pt", "--output", tmp_path / "x.pt"],
-                  check=False)
-    assert out.returncode == 1 and "checkpoint not found" in out.stderr
+def average(args, capsys):
+    """salign-average's own main in this process (the console tool itself runs above):
+    ``(exit status, stderr)``."""
+    from fairseq_salign.checkpoint_average import main
+
+    capsys.readouterr()
+    status = main([str(a) for a in args])
+    return status, capsys.readouterr().err
+
+
+def test_too_few_epochs_and_missing_files_are_clear_errors(epoch_checkpoints, tmp_path, capsys):
+    status, err = average(["--save-dir", epoch_checkpoints, "--num-epochs", "9",
+                           "--output", tmp_path / "x.pt"], capsys)
+    assert status == 1 and "3 epoch checkpoints, 9 asked" in err
+    status, err = average(["--inputs", tmp_path / "nope.pt", "--output", tmp_path / "x.pt"], capsys)
+    assert status == 1 and "checkpoint not found" in err
     assert not (tmp_path / "x.pt").exists()
 
 
-def test_checkpoints_of_different_models_are_refused(epoch_checkpoints, mt_checkpoint, tmp_path):
+def test_checkpoints_of_different_models_are_refused(epoch_checkpoints, mt_checkpoint, tmp_path,
+                                                     capsys):
     other = tmp_path / "other.pt"
     shutil.copy(mt_checkpoint, other)
     state = torch.load(other, weights_only=False)
     state["model"].pop("decoder.layers.0.fc1.weight")
     torch.save(state, other)
-    out = run_cli("salign-average", ["--inputs", epoch_checkpoints / "checkpoint1.pt", other,
-                                     "--output", tmp_path / "x.pt"], check=False)
-    assert out.returncode == 1 and "different parameters" in out.stderr
+    status, err = average(["--inputs", epoch_checkpoints / "checkpoint1.pt", other,
+                           "--output", tmp_path / "x.pt"], capsys)
+    assert status == 1 and "different parameters" in err

@@ -22,6 +22,17 @@ def _load(path):
     return checkpoint_utils.load_checkpoint_to_cpu(str(path))
 
 
+def _tool(name, args, capsys):
+    """``salign-average`` / ``salign-export`` through their own ``main``, in this process (a
+    subprocess start costs seconds of imports): ``(exit status, stderr)``."""
+    from fairseq_salign.checkpoint_average import main as average
+    from fairseq_salign.cli.export import main as export
+
+    capsys.readouterr()
+    status = {"salign-average": average, "salign-export": export}[name]([str(a) for a in args])
+    return status, capsys.readouterr().err
+
+
 @pytest.fixture(scope="module")
 def save_dir(corpus, tmp_path_factory):
     """3 updates, one per epoch; the EMA copies update 1 (--ema-start-update 2), then decays."""
@@ -45,10 +56,10 @@ def test_trainer_saves_the_exact_ema_of_every_weight(save_dir):
     assert not torch.equal(ema["decoder.layer_norm.weight"], model["decoder.layer_norm.weight"])
 
 
-def test_average_of_ema_weights(save_dir, tmp_path):
+def test_average_of_ema_weights(save_dir, tmp_path, capsys):
     out = tmp_path / "avg_ema.pt"
-    run_cli("salign-average", ["--inputs", save_dir / "checkpoint2.pt", save_dir / "checkpoint3.pt",
-                               "--ema", "--output", out])
+    assert _tool("salign-average", ["--inputs", save_dir / "checkpoint2.pt",
+                                    save_dir / "checkpoint3.pt", "--ema", "--output", out], capsys)[0] == 0
     avg = _load(out)
     a, b = (_load(save_dir / f"checkpoint{i}.pt")["extra_state"]["ema"] for i in (2, 3))
     for key in ("decoder.layer_norm.weight", "decoder.embed_tokens.weight"):
@@ -56,19 +67,19 @@ def test_average_of_ema_weights(save_dir, tmp_path):
     assert "ema" not in avg["extra_state"]  # the average is the model now
 
     plain = tmp_path / "avg.pt"  # a plain average drops the last input's EMA: not an average
-    run_cli("salign-average", ["--inputs", save_dir / "checkpoint2.pt", save_dir / "checkpoint3.pt",
-                               "--output", plain])
+    assert _tool("salign-average", ["--inputs", save_dir / "checkpoint2.pt",
+                                    save_dir / "checkpoint3.pt", "--output", plain], capsys)[0] == 0
     assert "ema" not in _load(plain)["extra_state"]
-    proc = run_cli("salign-average", ["--inputs", plain, "--ema", "--output", tmp_path / "x.pt"],
-                   check=False)
-    assert proc.returncode == 1 and f"{plain} holds no EMA weights" in proc.stderr
-    assert "--store-ema" in proc.stderr and not (tmp_path / "x.pt").exists()
+    status, err = _tool("salign-average", ["--inputs", plain, "--ema", "--output", tmp_path / "x.pt"],
+                        capsys)
+    assert status == 1 and f"{plain} holds no EMA weights" in err
+    assert "--store-ema" in err and not (tmp_path / "x.pt").exists()
 
 
-def test_export_ema_and_load_it_back(save_dir, corpus, tmp_path):
+def test_export_ema_and_load_it_back(save_dir, corpus, tmp_path, capsys):
     checkpoint = save_dir / "checkpoint_last.pt"
-    run_cli("salign-export", ["--checkpoint", checkpoint, "--data-dir", corpus, "--out",
-                              tmp_path / "m", "--ema"])
+    assert _tool("salign-export", ["--checkpoint", checkpoint, "--data-dir", corpus, "--out",
+                                   tmp_path / "m", "--ema"], capsys)[0] == 0
     meta = json.loads((tmp_path / "m" / "salign_model.json").read_text())
     assert meta["weights"] == "ema" and "| weights | ema |" in (tmp_path / "m" / "README.md").read_text()
     ema = _load(checkpoint)["extra_state"]["ema"]
@@ -78,10 +89,10 @@ def test_export_ema_and_load_it_back(save_dir, corpus, tmp_path):
     assert "ema" not in torch.load(tmp_path / "m" / "model.pt")["extra_state"]
 
     plain = tmp_path / "plain.pt"
-    run_cli("salign-average", ["--inputs", checkpoint, "--output", plain])
-    proc = run_cli("salign-export", ["--checkpoint", plain, "--data-dir", corpus, "--out",
-                                     tmp_path / "n", "--ema"], check=False)
-    assert proc.returncode == 2 and "holds no EMA weights" in proc.stderr
+    assert _tool("salign-average", ["--inputs", checkpoint, "--output", plain], capsys)[0] == 0
+    status, err = _tool("salign-export", ["--checkpoint", plain, "--data-dir", corpus, "--out",
+                                          tmp_path / "n", "--ema"], capsys)
+    assert status == 2 and "holds no EMA weights" in err
     assert not (tmp_path / "n").exists()
 
 
@@ -107,7 +118,7 @@ def test_hub_and_translate_options(save_dir, corpus, tmp_path):
         model_source(Namespace(model_dir=str(tmp_path), checkpoint=None, data_dir=None, ema=True))
 
 
-def test_analyze_last_and_ema_weights_side_by_side(save_dir, corpus, tmp_path):
+def test_analyze_last_and_ema_weights_side_by_side(save_dir, corpus, tmp_path, capsys):
     checkpoint = str(save_dir / "checkpoint_last.pt")
     out = tmp_path / "gap.json"
     assert analyze(["--checkpoint", checkpoint, checkpoint, "--weights", "model", "ema",
@@ -122,7 +133,7 @@ def test_analyze_last_and_ema_weights_side_by_side(save_dir, corpus, tmp_path):
         analyze(["--checkpoint", checkpoint, checkpoint, "--weights", "ema", "ema", "model",
                  "--data-dir", str(corpus)])
     plain = tmp_path / "plain.pt"
-    run_cli("salign-average", ["--inputs", checkpoint, "--output", plain])
+    assert _tool("salign-average", ["--inputs", checkpoint, "--output", plain], capsys)[0] == 0
     with pytest.raises(ModelError, match=r"plain.pt holds no EMA weights.*--store-ema"):
         analyze(["--checkpoint", str(plain), "--weights", "ema", "--data-dir", str(corpus),
                  "--split", SPLIT, "--cpu"])
