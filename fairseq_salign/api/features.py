@@ -62,8 +62,7 @@ class Featurizer:
         root = getattr(data_cfg, "root", None)
         where = str(Path(root) / "config_st.yaml") if root is not None else "config_st.yaml"
         try:
-            self.record = recorded_kind(data_cfg.config, where)
-            self.kind = kind_from_record(self.record, weights, where)
+            self.kind = kind_from_record(recorded_kind(data_cfg.config, where), weights, where)
         except PrepError as e:  # FeatureRecordError, or the kind's own (a missing package)
             raise ModelError(str(e)) from None
         self.waveform = bool(data_cfg.use_audio_input)

@@ -20,9 +20,8 @@ The hub is an ``nn.Module``: ``hub.to("cuda")`` moves the model.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Sequence, Union
+from typing import List, NamedTuple, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -40,8 +39,7 @@ def _device(device) -> torch.device:
     return torch.device(device)
 
 
-@dataclass(frozen=True)
-class Transcribed:
+class Transcribed(NamedTuple):
     """One input's CTC transcript and translation (``transcribe_and_translate``)."""
 
     transcript: str
@@ -155,8 +153,7 @@ class SAlignHub(torch.nn.Module):
         """Speech -> CTC transcript and translation from one acoustic-encoder pass; each equals
         what ``transcribe`` and ``translate`` return separately."""
         single, inputs = self._speech_inputs(speech, sample_rate)
-        out = [Transcribed(*pair) for pair in
-               self.decoder.decode_both(inputs, GenerationOptions(**generation), batch_size)]
+        out = self.decode(inputs, "both", batch_size, **generation)
         return out[0] if single else out
 
     def translate_text(self, text: Union[str, Sequence[str]], normalize: bool = True,

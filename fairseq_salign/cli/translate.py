@@ -194,7 +194,7 @@ def translate(argv: Optional[List[str]] = None) -> int:
             continue
         progress = _progress(not args.no_progress and len(talk.inputs) > args.batch_size, path)
         decoded = hub.decode(talk.inputs, args.mode, args.batch_size, progress, **search)
-        hypotheses = [(h.transcript, h.translation) if args.mode == "both" else (h,) for h in decoded]
+        hypotheses = decoded if args.mode == "both" else [(h,) for h in decoded]  # one tuple each
         joined = "\t".join(" ".join(h[k] for h in hypotheses if h[k]) for k in range(len(fields)))
         print(f"{path}\t{joined}", flush=True)
         if args.output_dir is not None:

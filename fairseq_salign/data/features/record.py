@@ -83,8 +83,6 @@ def kind_from_record(record: dict, weights: Optional[str] = None,
                 "--feature-weights at the model it was trained with")
     try:
         kind.check()  # a missing package names itself and its install command
-    except FeatureRecordError:
-        raise
     except PrepError as e:
         raise FeatureRecordError(f"{where}: the model reads {name} features: {e}") from None
     return kind
