@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import logging
 import os
-import re
 import stat
 from collections import Counter
 from dataclasses import dataclass
@@ -83,21 +82,26 @@ class _NpyFrames:
     member's offset (the header only, never the array): one open file per zip, one short read
     per row. None for members that are not .npy (flac, wav)."""
 
-    _SHAPE = re.compile(rb"'shape':\s*\((\d+)\s*,")
-
     def __init__(self):
         self._files: Dict[str, object] = {}
 
     def __call__(self, path: str, offset: int) -> Optional[int]:
+        import numpy as np
+
         f = self._files.get(path)
         if f is None:
             f = self._files[path] = open(path, "rb")
         f.seek(offset)
-        head = f.read(256)
-        if not head.startswith(b"\x93NUMPY"):
+        if f.read(6) != b"\x93NUMPY":
             return None
-        match = self._SHAPE.search(head)
-        return int(match.group(1)) if match else None
+        f.seek(offset)
+        try:  # numpy's own header reader (np.save writes format 1.0; 2.0 for huge headers)
+            major, _ = np.lib.format.read_magic(f)
+            read = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+            shape = read(f)[0]
+        except ValueError:
+            return None
+        return int(shape[0]) if shape else None
 
     def close(self) -> None:
         for f in self._files.values():
