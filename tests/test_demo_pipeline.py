@@ -1,6 +1,7 @@
-"""The demo pipeline's bookkeeping (no training here): a corpus is reused only when it was built
-with the demo's settings, a rebuild removes what was made from the old corpus, and the soft
-mode gets the demo's adversarial weight and schedule."""
+"""The demo pipeline's bookkeeping (no training here): its commands come from the recipe's
+conf file for the demo (overridden by the demo's command line), a corpus is reused only when it
+was built with the demo's settings, a rebuild removes what was made from the old corpus, and the
+soft mode gets the demo's adversarial weight and schedule."""
 from __future__ import annotations
 
 import sys
@@ -59,7 +60,7 @@ def test_soft_mode_gets_the_demo_weight_and_a_schedule_scaled_to_its_updates(tmp
     pipe.st_updates_per_epoch = lambda: 50
     pipe.train_st("soft")
     (name, cmd), _average = pipe.run.calls
-    assert name == "train_soft_whisper"  # the default front end
+    assert name == "train_soft_whisper"  # the default features
     option = lambda flag: cmd[cmd.index(flag) + 1]  # noqa: E731
     assert option("--adversarial-weight") == "1.5"
     assert (option("--adversarial-warmup-updates"), option("--adversarial-decay-start"),
@@ -69,8 +70,8 @@ def test_soft_mode_gets_the_demo_weight_and_a_schedule_scaled_to_its_updates(tmp
     assert "--adversarial-weight" not in pipe.run.calls[0][1]
 
 
-def test_whisper_front_end_trains_speech_stages_on_its_own_data_and_shares_stage_1(tmp_path):
-    pipe = make_pipeline(tmp_path, "--front-end", "whisper")
+def test_whisper_features_train_speech_stages_on_their_own_data_and_share_stage_1(tmp_path):
+    pipe = make_pipeline(tmp_path, "--features", "whisper")
     pipe.st_updates_per_epoch = lambda: 10
     pipe.train_mt()
     pipe.train_asr()
@@ -109,3 +110,57 @@ def test_demo_hands_over_its_model_and_subtitles_an_unseen_talk(tmp_path):
     assert option(subs_cmd, "--model-dir") == str(pipe.out / "model")
     assert model["subtitles"][0].endswith("subtitles/ted_tstHE1.srt")
     assert "--model-dir" in model["command"] and model["command"].endswith("your_recording.wav")
+
+
+def option_of(cmd, flag):
+    assert cmd.count(flag) == 1, f"{flag} given {cmd.count(flag)} times in {cmd}"
+    return cmd[cmd.index(flag) + 1]
+
+
+def test_demo_commands_come_from_its_conf_file(tmp_path):
+    """Every stage's options are the conf's (a changed file changes the commands), the demo's
+    command line overrides them, and run-tied options are the pipeline's."""
+    conf = tmp_path / "demo.yaml"
+    text = run_demo.CONF.read_text()
+    assert "  lr: 5e-3\n" in text and "  beam: 5\n" in text and "  vocab-size: 1000" in text
+    conf.write_text(text.replace("  lr: 5e-3\n", "  lr: 7e-4\n").replace("  beam: 5\n", "  beam: 3\n")
+                    .replace("  vocab-size: 1000", "  vocab-size: 321"))
+    pipe = make_pipeline(tmp_path, "--conf", str(conf), "--mt-epochs", "2", "--average", "4")
+    pipe.st_updates_per_epoch = lambda: 10
+    pipe.prepare()
+    pipe.train_mt()
+    pipe.train_st("soft")
+    pipe._generate("soft", "asr", "tst-HE")
+    (_, prep), _prep_whisper, (_, mt), (_, st), (_, average), (_, gen) = pipe.run.calls
+    assert option_of(prep, "--vocab-size") == "321" and "--no-progress" in prep
+    assert option_of(mt, "--lr") == "7e-4" and option_of(mt, "--max-epoch") == "2"  # conf, CLI
+    assert option_of(mt, "--training-stage") == "mt" and option_of(mt, "--mt-extra-subsets") == "mt_extra"
+    assert option_of(st, "--keep-last-epochs") == "4" and option_of(average, "--num-epochs") == "4"
+    assert option_of(st, "--modal-adam-betas") == "(0.9, 0.98)"  # the conf's, for soft
+    assert option_of(st, "--warmup-updates") == "5"  # 4 epochs x 10 updates / 8: the pipeline's
+    assert option_of(gen, "--beam") == "3" and option_of(gen, "--gen-subset") == "tst-HE_st"
+    assert pipe.settings()["vocab_size"] == 321 and pipe.settings()["mt_epochs"] == 2
+
+
+def test_soft_only_options_stay_out_of_the_other_systems(tmp_path):
+    pipe = make_pipeline(tmp_path)
+    pipe.st_updates_per_epoch = lambda: 10
+    for mode in ("none", "hard"):
+        pipe.train_st(mode)
+    for name, cmd in pipe.run.calls[::2]:
+        assert not [w for w in cmd if w.startswith(("--adversarial", "--modal"))], name
+        assert option_of(cmd, "--alignment") in ("none", "hard")
+
+
+def test_fbank80_features_replace_the_confs_whisper_options(tmp_path):
+    pipe = make_pipeline(tmp_path, "--features", "fbank80")
+    pipe.st_updates_per_epoch = lambda: 10
+    pipe.train_asr()
+    pipe.train_st("none", updates=40)
+    (asr_name, asr), (st_name, st), _average = pipe.run.calls
+    assert (asr_name, st_name) == ("train_asr", "train_none")  # fbank80's names are unsuffixed
+    for cmd in (asr, st):
+        assert "--conv-layers" not in cmd and option_of(cmd, "--max-tokens") == "4000"
+        assert cmd[1] == str(pipe.data)
+    # a budget in updates: checkpoints by updates, no epoch validation left from the conf
+    assert option_of(st, "--max-update") == "40" and "--validate-interval" not in st

@@ -254,6 +254,11 @@ def test_conf_options_exist_in_each_tool(conf, tmp_path):
     export_parser().parse_args(["--checkpoint", "x", "--data-dir", "d", "--out", "o", *expand("export")])
     for section in sections:
         assert not RECIPE_SET & set(expand(section)), f"{conf.name}: {section} sets what run.sh sets"
+    usage = subprocess.run(["bash", str(RECIPE / "run.sh"), "--help"], capture_output=True,
+                           text=True, check=True).stdout
+    for word in expand("recipe"):  # run.sh's own options
+        if word.startswith("--"):
+            assert re.search(rf"^  {word} ", usage, re.M), f"{conf.name}: recipe: run.sh has no {word}"
 
 
 def test_docs_stages_written_out_match_the_conf():

@@ -1,5 +1,10 @@
 """The demo's steps, each a real command of the project (recipe, fairseq-train, salign-average,
-fairseq-generate, salign-analyze), each skipped when its output already exists."""
+fairseq-generate, salign-analyze), each skipped when its output already exists. Their options
+come from the recipe's config file for the demo (examples/mustc/conf/demo.yaml, through
+conf_args.py), overridden by the demo's command line; the pipeline adds what is tied to a run
+(directories, checkpoints to start from, the alignment of each system, the schedule scaled to
+the number of updates)."""
+import copy
 import json
 import os
 import re
@@ -8,22 +13,24 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Mapping, Sequence
 
+import conf_args
 from scoring import bleu, chrf, hypotheses, read_manifest, wer
 
 BIN = Path(sys.executable).parent
-# lines of fairseq's log worth showing while a stage runs
-ST_MAX_TOKENS = 4000  # fbank frames per speech batch (~25 utterances of the mini corpus):
-# on 2 CPU cores the number of updates, not the batch size, limits what the demo learns
-# Speech front ends the demo can train on: the recipe's --features kind, the model options that
-# go with it, and frames per speech batch for the same seconds of audio as ST_MAX_TOKENS.
-DEFAULT_FRONT_END = "whisper"  # measured against fbank on this corpus: docs/demo-results.md
-FRONT_ENDS = {
-    "fbank": {"features": "fbank80", "model": [], "max_tokens": ST_MAX_TOKENS},
-    # frozen Whisper tiny.en encoder states (384-d, 50 Hz): one stride-2 conv -> 25 Hz
-    "whisper": {"features": "whisper", "model": ["--conv-layers", "1"], "max_tokens": ST_MAX_TOKENS // 2},
+CONF = Path(__file__).resolve().parents[1] / "mustc" / "conf" / "demo.yaml"
+# What the speech stages (2 and 3) can read: the recipe's --features kinds the demo prepares,
+# with the options that change from the conf's (written for whisper) for each: fbank80 frames
+# come at 100 Hz (the model's default two stride-2 convs) and twice as many per batch for the
+# same seconds of audio (4000 frames, ~25 utterances of the mini corpus; on 2 CPU cores the
+# number of updates, not the batch size, limits what the demo learns).
+DEFAULT_FEATURES = "whisper"  # measured against fbank80 on this corpus: docs/demo-results.md
+FEATURES: Dict[str, Dict[str, object]] = {
+    "whisper": {},  # frozen Whisper tiny.en encoder states (384-d, 50 Hz): the conf as written
+    "fbank80": {"conv-layers": False, "max-tokens": 4000},
 }
+SOFT_ONLY = ("adversarial-", "modal-")  # the st section's options of the soft system alone
 _PROGRESS = re.compile(r"\| (valid on|end of epoch)|done training|loaded \d+ tensors")
 
 
@@ -37,13 +44,13 @@ class Pipeline:
         self.corpus_root = self.out / "mini"
         self.data = self.corpus_root / "en-de"  # fbank80 data: stage 1 (text) and the vocabulary
         self.ckpt = self.out / "checkpoints"
-        self.front_end = getattr(args, "front_end", DEFAULT_FRONT_END)
-        fe = FRONT_ENDS[self.front_end]
-        self.speech_data = self.data if fe["features"] == "fbank80" else self.data / fe["features"]
-        self.speech_model_args = fe["model"]
-        self.st_max_tokens = fe["max_tokens"]
-        # stage 1 (MT) is shared; the speech stages of another front end get their own directory
-        self.speech_ckpt = self.ckpt if self.front_end == "fbank" else self.ckpt / self.front_end
+        self.features = getattr(args, "features", None) or DEFAULT_FEATURES
+        self.conf_path = Path(getattr(args, "conf", None) or CONF)
+        self.conf = self._conf_with_overrides(conf_args.load(self.conf_path))
+        self.speech_data = self.data if self.features == "fbank80" else self.data / self.features
+        self.st_max_tokens = int(self.conf["st"]["max-tokens"])
+        # stage 1 (MT) is shared; the speech stages of other features get their own directory
+        self.speech_ckpt = self.ckpt if self.features == "fbank80" else self.ckpt / self.features
         self.logs = self.out / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.device_flags = [] if (torch.cuda.is_available() and not args.cpu) else ["--cpu"]
@@ -75,13 +82,49 @@ class Pipeline:
             raise SystemExit(f"demo step '{name}' failed ({proc.returncode}); log: {log_path}\n{tail}")
         return "".join(lines)
 
-    def settings(self) -> Dict:
+    # ---- the conf -----------------------------------------------------------------------------
+    def _conf_with_overrides(self, sections: Dict) -> Dict:
+        """The conf's sections with the demo's command line (options given) and --features
+        applied: what every command below is expanded from."""
+        conf = copy.deepcopy(sections)
         a = self.args
+        for section, key, value in (
+            ("common", "arch", getattr(a, "arch", None)), ("common", "seed", getattr(a, "seed", None)),
+            ("prep", "vocab-size", getattr(a, "vocab_size", None)),
+            ("mt", "max-epoch", getattr(a, "mt_epochs", None)),
+            ("asr", "max-epoch", getattr(a, "asr_epochs", None)),
+            ("st", "max-epoch", getattr(a, "st_epochs", None)),
+            ("common", "keep-last-epochs", getattr(a, "average", None)),
+            ("average", "num-epochs", getattr(a, "average", None)),
+            ("st", "adversarial-weight", getattr(a, "adversarial_weight", None)),
+        ):
+            if value is not None:
+                conf.setdefault(section, {})[key] = value
+        for section in ("asr", "st"):
+            conf.setdefault(section, {}).update(FEATURES[self.features])
+        return conf
+
+    def setting(self, section: str, key: str):
+        """One option's value as the demo runs it (None: not set)."""
+        return self.conf.get(section, {}).get(key)
+
+    def options(self, names: Sequence[str], overrides: Mapping[str, object] = {}) -> List[str]:
+        """The conf's options of sections ``names`` (merged in order), then ``overrides``
+        (False leaves an option out), as command-line words."""
+        conf = copy.deepcopy(self.conf)
+        conf.setdefault(names[-1], {}).update(overrides)
+        return conf_args.expand(self.conf_path, names, sections=conf)
+
+    def settings(self) -> Dict:
+        a, get = self.args, self.setting
         return {
-            "corpus_size": a.size, "seed": a.seed, "vocab_size": a.vocab_size, "arch": a.arch,
-            "mt_epochs": a.mt_epochs, "asr_epochs": a.asr_epochs, "st_epochs": a.st_epochs,
-            "average_last": a.average, "adversarial_weight": a.adversarial_weight,
-            "front_end": self.front_end, "device": "cpu" if self.device_flags else "cuda",
+            "corpus_size": a.size, "seed": get("common", "seed"), "vocab_size": get("prep", "vocab-size"),
+            "arch": get("common", "arch"), "mt_epochs": get("mt", "max-epoch"),
+            "asr_epochs": get("asr", "max-epoch"), "st_epochs": get("st", "max-epoch"),
+            "average_last": get("average", "num-epochs"),
+            "adversarial_weight": get("st", "adversarial-weight"), "features": self.features,
+            "conf": os.path.relpath(self.conf_path, self.repo),
+            "device": "cpu" if self.device_flags else "cuda",
         }
 
     def pretrain(self) -> None:
@@ -98,7 +141,7 @@ class Pipeline:
         import build_mini_mustc
 
         argv = ["--out", str(self.corpus_root), "--size", str(self.args.size),
-                "--seed", str(self.args.seed)]
+                "--seed", str(self.setting("common", "seed"))]
         if getattr(self.args, "tst_common_size", None):
             argv += ["--tst-common-size", str(self.args.tst_common_size)]
         if getattr(self.args, "vocab_top_k", 2000) != 2000:
@@ -121,21 +164,16 @@ class Pipeline:
                  show=re.compile(r"segments|wrote"))
 
     def prepare(self) -> None:
-        self.say("preparing it with the MuST-C recipe (fbank, manifests, joint vocabulary)")
-        self.run("prep", [sys.executable, "examples/mustc/prep_mustc_data.py", "--data-root",
-                          self.corpus_root, "--languages", "de", "--vocab-size",
-                          self.args.vocab_size, "--specaugment-policy", "ss", "--no-progress",
-                          *self.asr_only],
-                 show=re.compile(r"segments kept|vocabulary|done in"))
-        kind = FRONT_ENDS[self.front_end]["features"]
-        if kind != "fbank80":
-            self.say(f"preparing it again with --features {kind} (frozen pretrained encoder states)")
-            self.run(f"prep_{kind}", [sys.executable, "examples/mustc/prep_mustc_data.py",
-                                      "--data-root", self.corpus_root, "--languages", "de",
-                                      "--vocab-size", self.args.vocab_size, "--features", kind,
-                                      "--specaugment-policy", "ss", "--no-progress",
-                                      *self.asr_only],
-                     show=re.compile(r"segments kept|vocabulary|done in"))
+        """Stage 0: fbank80 always (stage 1 and the vocabulary), then --features if another."""
+        prep = [sys.executable, "examples/mustc/prep_mustc_data.py", "--data-root",
+                self.corpus_root, "--languages", "de", *self.options(["prep"]), *self.asr_only]
+        show = re.compile(r"segments kept|vocabulary|done in")
+        self.say("stage 0: preparing it with the MuST-C recipe (fbank, manifests, joint vocabulary)")
+        self.run("prep", prep, show=show)
+        if self.features != "fbank80":
+            self.say(f"stage 0: preparing it again with --features {self.features} "
+                     "(frozen pretrained encoder states)")
+            self.run(f"prep_{self.features}", [*prep, "--features", self.features], show=show)
 
     def write_external_mt(self) -> None:
         """External MT data for stage 1: every Ding sentence pair that is not in the corpus
@@ -161,86 +199,82 @@ class Pipeline:
         self.say(f"external MT data: {len(pairs)} Ding pairs not in the corpus -> {path.name}")
 
     # ---- training -----------------------------------------------------------------------------
-    def _train_args(self, save_dir: Path, *extra, seed=None, data=None) -> List:
+    def _train_args(self, section: str, training_stage: str, save_dir: Path, *extra,
+                    overrides: Mapping[str, object] = {}, data=None) -> List:
+        """fairseq-train with the conf's common + SECTION options (then ``overrides``), the
+        run's directories, and ``extra`` last (so they win)."""
         return [
             BIN / "fairseq-train", data or self.data, "--user-dir", self.repo / "fairseq_salign",
-            "--task", "speech_to_text_salign", "--train-subset", "train_st",
-            "--valid-subset", "dev_st", "--arch", self.args.arch, "--criterion", "salign",
-            "--untie-ctc-projection",  # the CTC head is pre-trained (stage 1b) on its own
-            "--label-smoothing", "0.1", "--dropout", "0.1", "--optimizer", "salign_adam",
-            "--adam-betas", "(0.9, 0.98)", "--clip-norm", "10", "--lr-scheduler", "inverse_sqrt",
-            "--save-dir", save_dir, "--keep-last-epochs", self.args.average,
-            "--no-progress-bar", "--log-interval", "25", "--num-workers", "0",
-            "--seed", self.args.seed if seed is None else seed, *self.device_flags, *extra,
+            "--task", "speech_to_text_salign", "--training-stage", training_stage,
+            *self.options(["common", section], overrides), "--save-dir", save_dir,
+            *self.device_flags, *extra,
         ]
 
     def train_mt(self) -> None:
-        e = self.args.mt_epochs
+        e = self.setting("mt", "max-epoch")
         self.say(f"stage 1: MT pre-training of T-enc + decoder ({e} epochs)")
-        self.run("train_mt", self._train_args(
-            self.ckpt / "mt", "--training-stage", "mt", "--mt-extra-subsets", "mt_extra",
-            "--alignment", "none", "--lr", "5e-3", "--warmup-updates", "100",
-            "--max-tokens", "4000", "--max-epoch", e, "--no-epoch-checkpoints",
-        ))
+        self.run("train_mt", self._train_args("mt", "mt", self.ckpt / "mt"))
 
     def train_asr(self) -> None:
-        """Stage 1b, shared by every mode: A-enc + CTC head on speech -> transcript (the
+        """Stage 2, shared by every system: A-enc + CTC head on speech -> transcript (the
         authors start from a pre-trained speech encoder; this is the demo's own)."""
-        e = self.args.asr_epochs
-        self.say(f"stage 1b: ASR (CTC) pre-training of the acoustic encoder ({e} epochs)")
+        e = self.setting("asr", "max-epoch")
+        self.say(f"stage 2: ASR (CTC) pre-training of the acoustic encoder ({e} epochs)")
         self.run(f"train_asr{self.result_suffix}", self._train_args(
-            self.speech_ckpt / "asr", "--training-stage", "asr", "--alignment", "none",
+            "asr", "asr", self.speech_ckpt / "asr",
             "--load-pretrained-mt-from", self.ckpt / "mt" / "checkpoint_best.pt",
-            "--lr", "3e-3", "--warmup-updates", "150", "--max-tokens", self.st_max_tokens,
-            "--max-epoch", e, "--no-epoch-checkpoints", "--validate-interval", "5",
             *(["--asr-extra-subsets", "train_asr_asr"] if self.asr_only_fraction else []),
-            *self.speech_model_args, data=self.speech_data,
+            data=self.speech_data,
         ))
 
     @property
     def result_suffix(self) -> str:
-        """Log and checkpoint names of a front end other than fbank (fbank's are unsuffixed,
-        as before front ends were an option)."""
-        return "" if self.front_end == "fbank" else f"_{self.front_end}"
+        """Log and checkpoint names of features other than fbank80 (fbank80's are unsuffixed,
+        as before the speech input was an option)."""
+        return "" if self.features == "fbank80" else f"_{self.features}"
 
     def train_st(self, mode: str, name: str = None, extra_args=(), seed=None, keep_epochs=None,
                  updates: int = None, average_ema: bool = False) -> None:
-        """Stage 2 in one alignment mode into checkpoints/NAME (NAME defaults to the mode);
-        ``extra_args`` come last on the command line, so they override the demo's. ``updates``:
+        """Stage 3 in one alignment mode into checkpoints/NAME (NAME defaults to the mode);
+        ``extra_args`` come last on the command line, so they override the conf's. ``updates``:
         a budget in updates instead of --st-epochs (runs whose epochs differ in length, as with
         extra ASR/MT data at other ratios), checkpoints every quarter, the last N averaged.
         ``average_ema``: average the checkpoints' EMA weights (the run needs --store-ema)."""
         name = name or mode
-        e = self.args.st_epochs
+        e = self.setting("st", "max-epoch")
+        average = int(self.setting("average", "num-epochs"))
         by_updates = updates is not None
-        updates = updates if by_updates else e * self.st_updates_per_epoch()
-        extra = []
+        updates = updates if by_updates else int(e) * self.st_updates_per_epoch()
+        run: Dict[str, object] = {"alignment": mode, "warmup-updates": max(updates // 8, 1)}
         if mode == "soft":  # the authors' schedule (1k warm-up, decay 25k-45k of 50k), scaled
-            extra = ["--adversarial-weight", self.args.adversarial_weight,
-                     "--adversarial-warmup-updates", updates // 10,
-                     "--adversarial-decay-start", updates // 2,
-                     "--adversarial-decay-end", updates * 9 // 10 + 1]
+            run.update({"adversarial-warmup-updates": updates // 10,
+                        "adversarial-decay-start": updates // 2,
+                        "adversarial-decay-end": updates * 9 // 10 + 1})
+        else:  # the game's options belong to the soft system
+            run.update({k: False for k in self.conf.get("st", {}) if k.startswith(SOFT_ONLY)})
+        if seed is not None:
+            run["seed"] = seed
         if keep_epochs:
-            extra += ["--keep-last-epochs", keep_epochs]
-        what = "ST + MT + CTC" + (" + alignment" if mode != "none" else "")
-        self.say(f"stage 2 ({name}): {what}, " + (f"{updates} updates" if by_updates else f"{e} epochs = {updates} updates"))
-        save_dir = self.speech_ckpt / name
+            run["keep-last-epochs"] = keep_epochs
         every = max(updates // 4, 1)
-        budget = (["--max-update", updates, "--max-epoch", 10**6, "--save-interval-updates", every,
-                   "--keep-interval-updates", self.args.average, "--validate-interval-updates", every,
-                   "--no-epoch-checkpoints"] if by_updates else ["--max-epoch", e, "--validate-interval", "2"])
+        if by_updates:
+            run.update({"max-update": updates, "max-epoch": 10**6, "save-interval-updates": every,
+                        "keep-interval-updates": average, "validate-interval-updates": every,
+                        "no-epoch-checkpoints": True, "validate-interval": False})
+        what = "ST + MT + CTC" + (" + alignment" if mode != "none" else "")
+        self.say(f"stage 3 ({name}): {what}, " + (f"{updates} updates" if by_updates else f"{e} epochs = {updates} updates"))
+        save_dir = self.speech_ckpt / name
         self.run(f"train_{name}{self.result_suffix}", self._train_args(
-            save_dir, "--load-pretrained-mt-from", self.ckpt / "mt" / "checkpoint_best.pt",
+            "st", "multitask", save_dir,
+            "--load-pretrained-mt-from", self.ckpt / "mt" / "checkpoint_best.pt",
             "--load-pretrained-acoustic-from", self.speech_ckpt / "asr" / "checkpoint_last.pt",
-            "--alignment", mode, "--lr", "2e-3", "--warmup-updates", max(updates // 8, 1),
-            "--max-tokens", self.st_max_tokens, *budget,
-            *self.speech_model_args, *extra, *extra_args, seed=seed, data=self.speech_data,
+            *extra_args, overrides=run, data=self.speech_data,
         ))
         if by_updates:  # checkpoint_{epoch}_{update}.pt, the last --average of them
             last = sorted(save_dir.glob("checkpoint_*_*.pt"), key=lambda c: int(c.stem.split("_")[-1]))
-            inputs = ["--inputs", *last[-self.args.average:]]
+            inputs = ["--inputs", *last[-average:]]
         else:
-            inputs = ["--save-dir", save_dir, "--num-epochs", self.args.average]
+            inputs = ["--save-dir", save_dir, *self.options(["average"])]
         ema = ["--ema"] if average_ema else []  # the EMA weights of --store-ema, averaged
         self.run(f"average_{name}{self.result_suffix}", [BIN / "salign-average", *inputs, *ema,
                                      "--output", save_dir / "average.pt"], show=None)
@@ -258,12 +292,12 @@ class Pipeline:
     # ---- evaluation ---------------------------------------------------------------------------
     def _generate(self, mode: str, infer: str, split: str) -> str:
         """fairseq-generate with checkpoints/MODE/average.pt (MODE: a train_st name)."""
-        scoring = ["--scoring", "wer"] if infer == "asr" else ["--beam", "5", "--scoring", "sacrebleu"]
         return self.run(f"generate_{mode}_{infer}_{split}{self.result_suffix}", [
             BIN / "fairseq-generate", self.speech_data, "--user-dir", self.repo / "fairseq_salign",
-            "--task", "speech_to_text_salign", "--infer-mode", infer, "--gen-subset", f"{split}_st",
-            "--path", self.speech_ckpt / mode / "average.pt", "--max-tokens", "50000",
-            "--max-len-b", "60", *scoring, *self.device_flags,
+            "--task", "speech_to_text_salign", "--infer-mode", infer,
+            *self.options(["generate"], {"gen-subset": f"{split}_st"}),
+            "--path", self.speech_ckpt / mode / "average.pt",
+            "--scoring", "wer" if infer == "asr" else "sacrebleu", *self.device_flags,
         ], show=None)
 
     def evaluate(self, mode: str, conditions=None, keep_hypotheses: bool = False) -> Dict:
@@ -301,7 +335,8 @@ class Pipeline:
         self.run(f"export{self.result_suffix}", [
             BIN / "salign-export", "--checkpoint", self.speech_ckpt / mode / "average.pt",
             "--data-dir", self.speech_data, "--out", model_dir, "--force",
-            "--name", f"fairseq-salign demo model ({mode} alignment, {self.front_end} front end)",
+            *self.options(["export"], {"name": f"fairseq-salign demo model ({mode} alignment, "
+                                                f"{self.features} features)"}),
             "--training-data", f"the demo's offline mini MuST-C ({self.args.size} segments, TTS voices)",
             *score], show=None)
         self.run(f"subtitles{self.result_suffix}", [
@@ -316,11 +351,11 @@ class Pipeline:
 
     def analyze(self, modes: List[str]) -> Dict:
         self.say("measuring the modality gap of the T-enc space (salign-analyze)")
-        out_json = self.out / f"modality_gap_{self.front_end}.json"
+        out_json = self.out / f"modality_gap_{self.features}.json"
         self.run(f"analyze{self.result_suffix}", [
             BIN / "salign-analyze", "--checkpoint", *[self.speech_ckpt / m / "average.pt" for m in modes],
             "--label", *modes, "--data-dir", self.speech_data, "--split", "tst-COMMON_st",
-            "--out-json", out_json, "--out-png", self.out / f"modality_gap_{self.front_end}.png",
+            "--out-json", out_json, "--out-png", self.out / f"modality_gap_{self.features}.png",
             *(["--cpu"] if self.device_flags else []),
         ], show=None)
         with open(out_json) as f:

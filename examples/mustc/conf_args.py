@@ -87,13 +87,16 @@ def _word(path: Path, where: str, value: object, variables: Mapping[str, str]) -
     return word
 
 
-def expand(path: Path, names: Sequence[str], variables: Mapping[str, str] = {}) -> List[str]:
+def expand(path: Path, names: Sequence[str], variables: Mapping[str, str] = {},
+           sections: Mapping[str, Mapping[str, object]] | None = None) -> List[str]:
     """The options of sections ``names`` of ``path``, merged in order, as command-line words.
-    A known section the file does not have adds nothing."""
+    A known section the file does not have adds nothing. ``sections``: the file's sections as
+    ``load`` returned them and a caller changed them (the demo's command-line overrides);
+    ``path`` then only names the file in errors."""
     for name in names:
         if name not in SECTIONS:
             raise ConfError(f"{path}: no such section {name!r} (known: {', '.join(SECTIONS)})")
-    sections = load(path)
+    sections = load(path) if sections is None else sections
     merged: Dict[str, Tuple[str, object]] = {}  # option -> (section, value)
     for name in names:
         for key, value in sections.get(name, {}).items():

@@ -23,7 +23,7 @@ usage: run.sh --conf FILE --data-root DIR [options]
   --python PATH           the Python with fairseq-salign installed; the tools are taken from its
                           directory (default: the python beside fairseq-train on PATH, or
                           .venv/bin/python of this checkout)
-  --speech-features KIND  what stages 2-7 read: fbank80 (default) or a --features kind of the
+  --features KIND         what stages 2-7 read: fbank80 (default) or a --features kind of the
                           prep, prepared in stage 0 besides fbank80 into en-LANG/KIND
   --cpu                   passed to fairseq-train and fairseq-generate
   --force                 run stages again whose output exists (training resumes from
@@ -50,7 +50,7 @@ EOF
 die() { echo "run.sh: $*" >&2; exit 1; }
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-stage=0 stop_stage=7 conf="" data_root="" lang=de exp="" python="" speech_features=fbank80
+stage=0 stop_stage=7 conf="" data_root="" lang=de exp="" python="" features=fbank80
 cpu=() force=false
 
 parse_opts() {
@@ -59,14 +59,14 @@ parse_opts() {
       -h|--help) usage; exit 0 ;;
       --cpu) cpu=(--cpu); shift; continue ;;
       --force) force=true; shift; continue ;;
-      --conf|--data-root|--lang|--exp|--stage|--stop-stage|--python|--speech-features)
+      --conf|--data-root|--lang|--exp|--stage|--stop-stage|--python|--features)
         (($# >= 2)) || die "$1 needs a value" ;;
       *) die "unknown option $1 (--help lists them)" ;;
     esac
     case $1 in
       --conf) conf=$2 ;; --data-root) data_root=$2 ;; --lang) lang=$2 ;; --exp) exp=$2 ;;
       --stage) stage=$2 ;; --stop-stage) stop_stage=$2 ;; --python) python=$2 ;;
-      --speech-features) speech_features=$2 ;;
+      --features) features=$2 ;;
     esac
     shift 2
   done
@@ -112,7 +112,7 @@ mkdir -p "$exp/logs" "$exp/done"
 exp=$(cd "$exp" && pwd)
 data=$data_root/en-$lang
 speech_data=$data
-[[ $speech_features == fbank80 ]] || speech_data=$data/$speech_features
+[[ $features == fbank80 ]] || speech_data=$data/$features
 sections=$("$python" "$repo/examples/mustc/conf_args.py" --sections "$conf")
 has_asr=false
 grep -qx asr <<<"$sections" && has_asr=true
@@ -173,10 +173,10 @@ if run_stage 0; then
   check_reserved prep "${opts[@]}"
   step prep_fbank80 "$data/prep_state.json" "$python" "$repo/examples/mustc/prep_mustc_data.py" \
     --data-root "$data_root" --languages "$lang" "${opts[@]}"
-  if [[ $speech_features != fbank80 ]]; then
-    step "prep_$speech_features" "$speech_data/prep_state.json" "$python" \
+  if [[ $features != fbank80 ]]; then
+    step "prep_$features" "$speech_data/prep_state.json" "$python" \
       "$repo/examples/mustc/prep_mustc_data.py" --data-root "$data_root" --languages "$lang" \
-      --features "$speech_features" "${opts[@]}"
+      --features "$features" "${opts[@]}"
   fi
 fi
 

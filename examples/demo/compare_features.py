@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
-"""Front ends of the demo side by side, with sacreBLEU's paired bootstrap test.
+"""The demo's speech features side by side (whisper states, fbank80), with sacreBLEU's paired
+bootstrap test.
 
-After ``run_demo.py --out demo --front-end fbank`` and ``run_demo.py --out demo`` (whisper), reads the
-hypotheses both left in ``demo/logs`` (the ``fairseq-generate`` outputs) and tests, per system,
-whisper against fbank on tst-COMMON ST and MT BLEU (1,000 paired bootstrap samples), next to
+After ``run_demo.py --out demo --features fbank80`` and ``run_demo.py --out demo`` (whisper), reads
+the hypotheses both left in ``demo/logs`` (the ``fairseq-generate`` outputs) and tests, per system,
+whisper against fbank80 on tst-COMMON ST and MT BLEU (1,000 paired bootstrap samples), next to
 each run's ASR WER and its minutes of speech-side training (ASR + ST stages, from the logs).
 
-    python examples/demo/compare_front_ends.py --out demo
+    python examples/demo/compare_features.py --out demo
 """
 import argparse
 import json
@@ -38,7 +39,7 @@ def main(argv=None) -> int:
     logs = args.out / "logs"
     data = args.out / "mini" / "en-de"
     refs = [r["tgt_text"] for r in read_manifest(data / "tst-COMMON_st.tsv")]
-    results = json.loads((args.out / "results_fbank.json").read_text())["systems"]
+    results = json.loads((args.out / "results_fbank80.json").read_text())["systems"]
     whisper = json.loads((args.out / "results_whisper.json").read_text())["systems"]
     rows = []
     for system in args.systems:
@@ -49,25 +50,25 @@ def main(argv=None) -> int:
                 text = (logs / f"generate_{system}_{infer}_tst-COMMON{suffix}.log").read_text()
                 pair.append(hypotheses(text, len(refs), f"{system} {infer}{suffix}"))
             test = paired_test(pair[0], pair[1], refs)
-            row[infer] = {"fbank": results[system][f"{infer}_bleu_tst-COMMON"]["score"],
+            row[infer] = {"fbank80": results[system][f"{infer}_bleu_tst-COMMON"]["score"],
                           "whisper": whisper[system][f"{infer}_bleu_tst-COMMON"]["score"],
                           "p_value": test["p_value"]}
-        row["wer"] = {"fbank": results[system]["asr_wer_tst-COMMON"]["score"],
+        row["wer"] = {"fbank80": results[system]["asr_wer_tst-COMMON"]["score"],
                       "whisper": whisper[system]["asr_wer_tst-COMMON"]["score"]}
-        row["train_minutes"] = {"fbank": minutes(logs / f"train_{system}.log"),
+        row["train_minutes"] = {"fbank80": minutes(logs / f"train_{system}.log"),
                                 "whisper": minutes(logs / f"train_{system}_whisper.log")}
         rows.append(row)
-    asr = {"fbank": minutes(logs / "train_asr.log"), "whisper": minutes(logs / "train_asr_whisper.log")}
-    print("| system | ST BLEU fbank | ST BLEU whisper | p (paired bs) | MT BLEU fbank | MT BLEU whisper "
-          "| p | ASR WER % fbank | ASR WER % whisper | stage-2 min fbank | stage-2 min whisper |")
+    asr = {"fbank80": minutes(logs / "train_asr.log"), "whisper": minutes(logs / "train_asr_whisper.log")}
+    print("| system | ST BLEU fbank80 | ST BLEU whisper | p (paired bs) | MT BLEU fbank80 | MT BLEU whisper "
+          "| p | ASR WER % fbank80 | ASR WER % whisper | stage-3 min fbank80 | stage-3 min whisper |")
     print("| --- " * 11 + "|")
     for r in rows:
-        print(f"| {r['system']} | {r['st']['fbank']:.2f} | {r['st']['whisper']:.2f} | {r['st']['p_value']:.3f} "
-              f"| {r['mt']['fbank']:.2f} | {r['mt']['whisper']:.2f} | {r['mt']['p_value']:.3f} "
-              f"| {r['wer']['fbank']:.1f} | {r['wer']['whisper']:.1f} "
-              f"| {r['train_minutes']['fbank']:.1f} | {r['train_minutes']['whisper']:.1f} |")
-    print(f"\nASR (CTC) stage 1b minutes: fbank {asr['fbank']:.1f}, whisper {asr['whisper']:.1f}")
-    (args.out / "front_ends.json").write_text(json.dumps({"systems": rows, "asr_minutes": asr}, indent=2))
+        print(f"| {r['system']} | {r['st']['fbank80']:.2f} | {r['st']['whisper']:.2f} | {r['st']['p_value']:.3f} "
+              f"| {r['mt']['fbank80']:.2f} | {r['mt']['whisper']:.2f} | {r['mt']['p_value']:.3f} "
+              f"| {r['wer']['fbank80']:.1f} | {r['wer']['whisper']:.1f} "
+              f"| {r['train_minutes']['fbank80']:.1f} | {r['train_minutes']['whisper']:.1f} |")
+    print(f"\nASR (CTC) stage 1b minutes: fbank80 {asr['fbank80']:.1f}, whisper {asr['whisper']:.1f}")
+    (args.out / "features.json").write_text(json.dumps({"systems": rows, "asr_minutes": asr}, indent=2))
     return 0
 
 
