@@ -23,21 +23,13 @@ an interrupted sweep keeps what it measured and a re-run skips it.
 OUT/mini with the demo's options plus ``--mt-only-splits libreoffice`` (docs/ablations.md).
 """
 import argparse
-import json
 import os
 import re
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(REPO / "examples" / "mustc"))
-
-import run_demo  # noqa: E402
-from ablations import CONDITIONS, paired_test, train_curve  # noqa: E402
-from pipeline import BIN, Pipeline  # noqa: E402
-from scoring import read_manifest  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import sweep  # noqa: E402
 
 ASR_ONLY_FRACTION = 0.3
 RATIOS = {"1:1:1": (1, 1, 1), "10:1:1": (10, 1, 1), "1:10:1": (1, 10, 1), "1:1:10": (1, 1, 10)}  # ASR:MT:ST
@@ -83,71 +75,44 @@ def main(argv=None) -> int:
                    help="stage-2 updates of every run (the demo's 4 ST epochs are ~195)")
     p.add_argument("--mt-epochs", type=int, default=12, help="stage-1 MT epochs (the demo's: 12)")
     args = p.parse_args(argv)
-    demo_args = run_demo.build_parser().parse_args(
-        ["--out", str(args.out), "--asr-only-fraction", str(ASR_ONLY_FRACTION), "--mt-epochs", str(args.mt_epochs)])
-    pipe = Pipeline(demo_args, REPO)
-    pipe.pretrain()
-    results_path = pipe.out / "imbalance.jsonl"
-    done = set()
-    if results_path.is_file():
-        done = {(r["system"], r["data"], r["seed"]) for r in map(json.loads, results_path.read_text().splitlines())}
+    pipe = sweep.pretrained_pipeline(args.out, asr_only_fraction=ASR_ONLY_FRACTION, mt_epochs=args.mt_epochs)
+    runs = sweep.Sweep(pipe.out / "imbalance.jsonl")
     hyps_dir = pipe.out / "imbalance_hyps"
     gap_dir = pipe.out / "imbalance_gap"
     hyps_dir.mkdir(exist_ok=True)
     gap_dir.mkdir(exist_ok=True)
-    refs = [r["tgt_text"] for r in read_manifest(pipe.speech_data / "tst-COMMON_st.tsv")]
-    for seed in args.seeds:
-        for data in args.data:
-            for system in args.systems:
-                if (system, data, seed) in done:
-                    continue
-                if system == "soft-unpaired" and (data == "st-only" or data in MT_ONLY):
-                    continue  # nothing unpaired to play with
-                mode, extra = SYSTEMS[system]
-                name = f"imb-{system}-{data.replace(':', '-')}-s{seed}"
-                pipe.train_st(mode, name=name, extra_args=[*data_args(data), *extra], seed=seed,
-                              updates=args.updates)
-                scores = pipe.evaluate(name, CONDITIONS, keep_hypotheses=True)
-                hyps = scores.pop("st_hyps_tst-COMMON")
-                mt_hyps = scores.pop("mt_hyps_tst-COMMON")
-                scores.pop("asr_hyps_tst-COMMON", None)
-                stem = f"{system}_{data.replace(':', '-')}_s{seed}"
-                (hyps_dir / f"{stem}.st.txt").write_text("\n".join(hyps) + "\n", encoding="utf-8")
-                (hyps_dir / f"{stem}.mt.txt").write_text("\n".join(mt_hyps) + "\n", encoding="utf-8")
-                tests = {}
-                for other in ("none", "soft"):
-                    base = hyps_dir / f"{other}_{data.replace(':', '-')}_s{seed}.st.txt"
-                    if other != system and base.is_file():
-                        tests[f"st_vs_{other}"] = paired_test(base.read_text(encoding="utf-8").splitlines(), hyps, refs)
-                base = hyps_dir / f"{system}_st-only_s{seed}.st.txt"
-                if data != "st-only" and base.is_file():
-                    tests["st_vs_st-only"] = paired_test(base.read_text(encoding="utf-8").splitlines(), hyps, refs)
-                gap_json = gap_dir / f"{stem}.json"
-                pipe.run(f"analyze_{name}", [
-                    BIN / "salign-analyze", "--checkpoint", pipe.speech_ckpt / name / "average.pt",
-                    "--label", name, "--data-dir", pipe.speech_data, "--split", "tst-COMMON_st",
-                    "--out-json", gap_json, *(["--cpu"] if pipe.device_flags else []),
-                ], show=None)
-                log = (pipe.logs / f"train_{name}{pipe.result_suffix}.log").read_text()
-                record = {
-                    "system": system, "data": data, "seed": seed, "updates": args.updates,
-                    "extra_args": [str(a) for a in [*data_args(data), *extra]], "scores": scores,
-                    "paired_tests": tests, "realised_shares": realised_shares(log),
-                    "gap": json.loads(gap_json.read_text())["models"][0],
-                    "train_curve": train_curve(log), "machine": machine(),
-                }
-                with open(results_path, "a", encoding="utf-8") as f:
-                    f.write(json.dumps(record) + "\n")
-                pipe.say(f"{system} {data} seed {seed}: ST {scores['st_bleu_tst-COMMON']['score']} "
-                         f"MT {scores['mt_bleu_tst-COMMON']['score']} WER {scores['asr_wer_tst-COMMON']['score']} "
-                         f"shares {record['realised_shares']}")
+    refs = sweep.references(pipe)
+    for seed, data, system in runs.pending(args.seeds, data=args.data, system=args.systems):
+        if system == "soft-unpaired" and (data == "st-only" or data in MT_ONLY):
+            continue  # nothing unpaired to play with
+        mode, extra = SYSTEMS[system]
+        tag = data.replace(":", "-")
+        name = f"imb-{system}-{tag}-s{seed}"
+        pipe.train_st(mode, name=name, extra_args=[*data_args(data), *extra], seed=seed,
+                      updates=args.updates)
+        scores, hyps, mt_hyps = sweep.evaluate(pipe, name)
+        stem = f"{system}_{tag}_s{seed}"
+        sweep.write_hyps(hyps_dir / f"{stem}.st.txt", hyps)
+        sweep.write_hyps(hyps_dir / f"{stem}.mt.txt", mt_hyps)
+        baselines = {f"st_vs_{other}": hyps_dir / f"{other}_{tag}_s{seed}.st.txt"
+                     for other in ("none", "soft") if other != system}
+        if data != "st-only":
+            baselines["st_vs_st-only"] = hyps_dir / f"{system}_st-only_s{seed}.st.txt"
+        gap_json = gap_dir / f"{stem}.json"
+        gap = sweep.analyze(pipe, f"analyze_{name}", [pipe.speech_ckpt / name / "average.pt"], [name], gap_json)
+        log = sweep.train_log(pipe, name)
+        record = {
+            "system": system, "data": data, "seed": seed, "updates": args.updates,
+            "extra_args": [str(a) for a in [*data_args(data), *extra]], "scores": scores,
+            "paired_tests": sweep.paired_tests(baselines, hyps, refs),
+            "realised_shares": realised_shares(log), "gap": gap[0],
+            "train_curve": sweep.train_curve(log), "machine": sweep.machine(),
+        }
+        runs.record(record)
+        pipe.say(f"{system} {data} seed {seed}: ST {scores['st_bleu_tst-COMMON']['score']} "
+                 f"MT {scores['mt_bleu_tst-COMMON']['score']} WER {scores['asr_wer_tst-COMMON']['score']} "
+                 f"shares {record['realised_shares']}")
     return 0
-
-
-def machine() -> str:
-    import platform
-
-    return f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.python_version()}"
 
 
 if __name__ == "__main__":
