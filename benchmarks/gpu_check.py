@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""GPU readiness: stage-2 S-Align training in fp32, fp16, AMP and bf16, checked and timed.
+"""GPU readiness: stage-3 S-Align training in fp32, fp16, AMP and bf16, checked and timed.
 
 For each precision, three systems train side by side on the same synthetic batches of MuST-C
 length (4.8-7.2 s utterances, ~30 target and ~25 transcript pieces, 8k vocabulary), each in its
 own worker process through fairseq's own ``Trainer.train_step`` (``harness.py``, ``worker.py``):
 
-* ``salign-fbank``: ``s2t_salign_m``, stage 2 (ST + MT + CTC), ``--alignment soft`` from update 0;
+* ``salign-fbank``: ``s2t_salign_m``, stage 3 (ST + MT + CTC), ``--alignment soft`` from update 0;
 * ``salign-hubert``: the same with the largest SSL front end of ``random_checkpoint.py``
   (HuBERT-Large shape, random weights, fine-tuned from update 0, waveform input);
 * ``stock``: fairseq's ``s2t_transformer_m`` (same 12 encoder layers of 512, 6 decoder layers).

@@ -20,7 +20,7 @@ def optimization(lr: float = 2e-3, max_tokens: int = 100000, warmup: int = 4000)
 
 
 def salign(arch: str = "s2t_salign_s") -> List[str]:
-    """The plugin's stage-2 training (ST + MT + CTC in every batch); add ``--alignment``."""
+    """The plugin's stage-3 training (ST + MT + CTC in every batch); add ``--alignment``."""
     return ["--user-dir", str(REPO / "fairseq_salign"), "--task", "speech_to_text_salign",
             "--arch", arch, "--criterion", "salign"]
 

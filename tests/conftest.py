@@ -94,7 +94,7 @@ def mt_checkpoint(corpus, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def st_checkpoint(corpus, tmp_path_factory) -> Path:
-    """Stage 2 from scratch: two multi-task updates with S-Align (enough to decode with)."""
+    """Stage 3 from scratch: two multi-task updates with S-Align (enough to decode with)."""
     save_dir = tmp_path_factory.mktemp("st_ckpt")
     run_cli("fairseq-train",
             train_args(corpus, save_dir, "--alignment", "soft", "--max-update", "2"))

@@ -1,5 +1,5 @@
 """End to end through fairseq's own command-line tools, without TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD:
-stage-1 MT -> stage-2 multi-task (each alignment mode) -> resume -> generate ST, MT and ASR."""
+stage-1 MT -> stage-3 multi-task (each alignment mode) -> resume -> generate ST, MT and ASR."""
 import re
 
 import pytest
@@ -22,8 +22,8 @@ def test_help_lists_the_plugin_options():
 
 
 @pytest.fixture(scope="module")
-def stage2(corpus, mt_checkpoint, tmp_path_factory):
-    """Stage 2 with S-Align from the stage-1 checkpoint: 2 updates, then resumed to 4."""
+def stage3(corpus, mt_checkpoint, tmp_path_factory):
+    """Stage 3 with S-Align from the stage-1 checkpoint: 2 updates, then resumed to 4."""
     save_dir = tmp_path_factory.mktemp("stage2_soft")
     common = ["--load-pretrained-mt-from", mt_checkpoint, "--alignment", "soft",
               "--adversarial-warmup-updates", "1", "--mixup-prob", "0.5",
@@ -33,8 +33,8 @@ def stage2(corpus, mt_checkpoint, tmp_path_factory):
     return save_dir, first.stdout + first.stderr, resumed.stdout + resumed.stderr
 
 
-def test_multitask_training_logs_every_loss_part(stage2):
-    _, log, _ = stage2
+def test_multitask_training_logs_every_loss_part(stage3):
+    _, log, _ = stage3
     line = [l for l in log.splitlines() if "train_inner" in l][-1]
     for key in ("st_loss", "mt_loss", "ctc_loss", "disc_loss", "adv_loss",
                 "disc_acc_speech", "disc_acc_text", "adv_weight",
@@ -63,8 +63,8 @@ def read_scalars(event_dir):
     return scalars
 
 
-def test_tensorboard_holds_the_alignment_curves(stage2):
-    save_dir, log, _ = stage2
+def test_tensorboard_holds_the_alignment_curves(stage3):
+    save_dir, log, _ = stage3
     assert "tensorboard not found" not in log
     inner = read_scalars(save_dir / "tb" / "train_inner")
     for tag in ("disc_acc_speech", "disc_acc_text", "adv_loss", "disc_loss", "st_loss",
@@ -76,8 +76,8 @@ def test_tensorboard_holds_the_alignment_curves(stage2):
     assert {"train", "dev_st"} <= {p.name for p in (save_dir / "tb").iterdir()}, "epoch and validation curves"
 
 
-def test_training_resumes_from_checkpoint_last(stage2):
-    save_dir, _, resumed = stage2
+def test_training_resumes_from_checkpoint_last(stage3):
+    save_dir, _, resumed = stage3
     assert re.search(r"Loaded checkpoint .*checkpoint_last\.pt \(epoch \d+ @ 2 updates\)", resumed)
     assert "num_updates=3" in resumed and "num_updates=4" in resumed
     assert (save_dir / "checkpoint_last.pt").is_file()
@@ -107,8 +107,8 @@ def _generate(corpus, checkpoint, mode, *extra):
     return out.stdout, hyps
 
 
-def test_generate_st_one_hypothesis_per_utterance_scored_with_sacrebleu(corpus, stage2):
-    log, hyps = _generate(corpus, stage2[0] / "checkpoint_last.pt", "st", "--beam", "3",
+def test_generate_st_one_hypothesis_per_utterance_scored_with_sacrebleu(corpus, stage3):
+    log, hyps = _generate(corpus, stage3[0] / "checkpoint_last.pt", "st", "--beam", "3",
                           "--scoring", "sacrebleu", "--max-len-b", "30")
     assert len(hyps) == N_TEST
     assert sorted(int(h.split("\t")[0][2:]) for h in hyps) == list(range(N_TEST))
@@ -116,8 +116,8 @@ def test_generate_st_one_hypothesis_per_utterance_scored_with_sacrebleu(corpus, 
     assert not [l for l in log.splitlines() if l.startswith("S-")], "no transcript in ST mode"
 
 
-def test_generate_mt_uses_transcripts(corpus, stage2):
-    log, hyps = _generate(corpus, stage2[0] / "checkpoint_last.pt", "mt", "--beam", "3",
+def test_generate_mt_uses_transcripts(corpus, stage3):
+    log, hyps = _generate(corpus, stage3[0] / "checkpoint_last.pt", "mt", "--beam", "3",
                           "--scoring", "sacrebleu", "--max-len-b", "30")
     assert len(hyps) == N_TEST
     sources = [l.split("\t")[1] for l in log.splitlines() if l.startswith("S-")]
@@ -125,8 +125,8 @@ def test_generate_mt_uses_transcripts(corpus, stage2):
     assert "BLEU = " in log
 
 
-def test_generate_asr_by_ctc_scored_with_wer(corpus, stage2):
-    log, hyps = _generate(corpus, stage2[0] / "checkpoint_last.pt", "asr", "--scoring", "wer")
+def test_generate_asr_by_ctc_scored_with_wer(corpus, stage3):
+    log, hyps = _generate(corpus, stage3[0] / "checkpoint_last.pt", "asr", "--scoring", "wer")
     assert len(hyps) == N_TEST
     refs = [l.split("\t")[1] for l in log.splitlines() if l.startswith("T-")]
     assert len(refs) == N_TEST and all(r == r.lower() for r in refs), "ASR references are transcripts"

@@ -1,4 +1,4 @@
-"""Stage 2 with extra ASR-only and MT-only corpora: recipe outputs, sampling, per-kind losses,
+"""Stage 3 with extra ASR-only and MT-only corpora: recipe outputs, sampling, per-kind losses,
 fairseq-train end to end and two-process DDP with all three kinds."""
 import re
 import shutil
@@ -243,7 +243,7 @@ def test_stage2_from_the_command_line_logs_parts_and_realised_shares(extras, tmp
     shares = {k: float(v) for k, v in re.findall(r"share_(st|asr|mt) ([\d.]+)", summary)}
     assert shares == {"st": pytest.approx(1 / 3, abs=0.01), "asr": pytest.approx(1 / 3, abs=0.01),
                       "mt": pytest.approx(1 / 3, abs=0.01)}
-    assert "stage-2 data per epoch: st 40 of 40 (33.3%), asr 40 of 12 (33.3%), mt 40 of 72 (33.3%)" in log
+    assert "stage-3 data per epoch: st 40 of 40 (33.3%), asr 40 of 12 (33.3%), mt 40 of 72 (33.3%)" in log
     assert (tmp_path / "checkpoint_last.pt").is_file()
 
 

@@ -1,5 +1,5 @@
 """HuBERT / wav2vec 2.0 front ends end to end through fairseq's own tools, on the recipe's
-waveform data: stage 2 from the stage-1 checkpoint, decoding in st / mt / asr without the SSL
+waveform data: stage 3 from the stage-1 checkpoint, decoding in st / mt / asr without the SSL
 file, and 2-process gloo DDP with a front end that is frozen at start and unfrozen mid-run."""
 import re
 
@@ -64,7 +64,7 @@ def _generate(data, checkpoint, mode, *extra):
 
 @pytest.fixture(scope="module", params=["hubert", "wav2vec2"])
 def trained(request, waveform_corpus, mt_checkpoint, tmp_path_factory):
-    """Stage 2 with each SSL front end (frozen for 2 of 4 updates: two epochs of two batches)."""
+    """Stage 3 with each SSL front end (frozen for 2 of 4 updates: two epochs of two batches)."""
     kind = request.param
     tmp_path = tmp_path_factory.mktemp(f"stage2_{kind}")
     ckpt = ssl_checkpoint(tmp_path, kind)

@@ -2,7 +2,7 @@
 """The seed's ablations of the adversarial game on the demo corpus (a script, not CI).
 
 Reuses the demo's corpus, MT and ASR checkpoints (building them first if missing, exactly as
-``make demo`` does), then trains stage 2 once per (variant, seed) from them with the same number
+``make demo`` does), then trains stage 3 once per (variant, seed) from them with the same number
 of updates, and records per run: ST BLEU / chrF and MT BLEU on tst-COMMON (sacreBLEU, with the
 paired bootstrap test against ``none`` of the same seed), ASR WER, the modal network's last
 logged accuracies and gradient ratio, and the T-enc space metrics of ``salign-analyze`` (fresh
@@ -61,8 +61,8 @@ def main(argv=None) -> int:
     p.add_argument("--curves", action="store_true",
                    help="also analyse every epoch checkpoint (MMD^2 over updates, for the plot)")
     args = p.parse_args(argv)
-    # the ablations in docs/ablations.md ran on the fbank front end
-    pipe = sweep.pretrained_pipeline(args.out, front_end="fbank", size=args.size, vocab_top_k=args.vocab_top_k,
+    # the ablations in docs/ablations.md ran on fbank80 features
+    pipe = sweep.pretrained_pipeline(args.out, features="fbank80", size=args.size, vocab_top_k=args.vocab_top_k,
                                      tst_common_size=args.tst_common_size or None)
     runs = sweep.Sweep(pipe.out / "ablations.jsonl")
     hyps_dir = pipe.out / "ablation_hyps"

@@ -19,7 +19,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from ablations import paired_test  # noqa: E402
+from sweep import paired_test  # noqa: E402
 from scoring import hypotheses, read_manifest  # noqa: E402
 
 STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) \|", re.M)
@@ -67,7 +67,7 @@ def main(argv=None) -> int:
               f"| {r['mt']['fbank80']:.2f} | {r['mt']['whisper']:.2f} | {r['mt']['p_value']:.3f} "
               f"| {r['wer']['fbank80']:.1f} | {r['wer']['whisper']:.1f} "
               f"| {r['train_minutes']['fbank80']:.1f} | {r['train_minutes']['whisper']:.1f} |")
-    print(f"\nASR (CTC) stage 1b minutes: fbank80 {asr['fbank80']:.1f}, whisper {asr['whisper']:.1f}")
+    print(f"\nASR (CTC) stage 2 minutes: fbank80 {asr['fbank80']:.1f}, whisper {asr['whisper']:.1f}")
     (args.out / "features.json").write_text(json.dumps({"systems": rows, "asr_minutes": asr}, indent=2))
     return 0
 

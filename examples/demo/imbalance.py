@@ -5,8 +5,8 @@ not CI).
 Builds the demo corpus with 30 % of the train talks held out as ASR-only data (speech +
 transcript, their translations gone), uses the Ding pairs not in the corpus as MT-only data,
 pre-trains MT and ASR as the demo does (the ASR stage also on the ASR-only talks), then trains
-stage 2 from those checkpoints with the same number of updates per run:
-- ``st-only``: the ST triples alone (the demo's stage 2),
+stage 3 from those checkpoints with the same number of updates per run:
+- ``st-only``: the ST triples alone (the demo's stage 3),
 - ASR:MT:ST sampling weights 1:1:1, 10:1:1, 1:10:1, 1:1:10 (the seed's imbalance check),
 for ``none`` and ``soft`` (paired game on ST triples), and ``soft-unpaired``
 (``--alignment-data all``: ASR-only speech and MT-only text play the game too). Per run:
@@ -72,7 +72,7 @@ def main(argv=None) -> int:
     p.add_argument("--data", nargs="+", default=DATA, choices=DATA)
     p.add_argument("--seeds", nargs="+", type=int, default=[1])
     p.add_argument("--updates", type=int, default=200,
-                   help="stage-2 updates of every run (the demo's 4 ST epochs are ~195)")
+                   help="stage-3 updates of every run (the demo's 4 ST epochs are ~195)")
     p.add_argument("--mt-epochs", type=int, default=12, help="stage-1 MT epochs (the demo's: 12)")
     args = p.parse_args(argv)
     pipe = sweep.pretrained_pipeline(args.out, asr_only_fraction=ASR_ONLY_FRACTION, mt_epochs=args.mt_epochs)

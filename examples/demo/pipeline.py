@@ -55,7 +55,7 @@ class Pipeline:
         self.logs.mkdir(parents=True, exist_ok=True)
         self.device_flags = [] if (torch.cuda.is_available() and not args.cpu) else ["--cpu"]
         self.t0 = time.time()
-        # > 0: part of train is ASR-only data (train_asr), for stage 1b and stage 2
+        # > 0: part of train is ASR-only data (train_asr), for stages 2 and 3
         self.asr_only_fraction = getattr(args, "asr_only_fraction", 0.0)
         self.asr_only = ["--asr-only-splits", "train_asr"] if self.asr_only_fraction else []
 
@@ -128,8 +128,8 @@ class Pipeline:
         }
 
     def pretrain(self) -> None:
-        """Everything before stage 2, each step skipped when done: corpus, recipe, external MT
-        data, stage 1 (MT) and stage 1b (ASR)."""
+        """Everything before stage 3, each step skipped when done: corpus, recipe, external MT
+        data, stage 1 (MT) and stage 2 (ASR)."""
         self.build_corpus()
         self.prepare()
         self.write_external_mt()
@@ -181,7 +181,7 @@ class Pipeline:
         path = self.data / "mt_extra.tsv"
         if not path.is_file():
             self._write_ding_pairs(path)
-        if self.speech_data != self.data:  # stage 2 reads MT-only data from its own directory
+        if self.speech_data != self.data:  # stage 3 reads MT-only data from its own directory
             shutil.copyfile(path, self.speech_data / path.name)
 
     def _write_ding_pairs(self, path: Path) -> None:

@@ -19,7 +19,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-# the sweeps score stage-2 runs on tst-COMMON: ST and MT BLEU / chrF, ASR WER
+# the sweeps score stage-3 runs on tst-COMMON: ST and MT BLEU / chrF, ASR WER
 CONDITIONS = (("st", "tst-COMMON"), ("mt", "tst-COMMON"), ("asr", "tst-COMMON"))
 
 
@@ -85,17 +85,17 @@ class Sweep:
         self.records.append(record)
 
 
-def pretrained_pipeline(out: Path, front_end: Optional[str] = None, **options):
-    """The demo's Pipeline on ``out`` with stages 1 and 1b done (built first if missing, as
+def pretrained_pipeline(out: Path, features: Optional[str] = None, **options):
+    """The demo's Pipeline on ``out`` with stages 1 and 2 done (built first if missing, as
     ``make demo`` does). ``options``: run_demo.py options by dest (None: left at the demo's
-    default); ``front_end`` None: the demo's default front end."""
+    default); ``features`` None: the demo's default features."""
     sys.path.insert(0, str(REPO / "examples" / "mustc"))  # build_mini_mustc, for the corpus
     import run_demo
     from pipeline import Pipeline
 
     argv = ["--out", str(out)]
-    if front_end is not None:
-        argv += ["--front-end", front_end]
+    if features is not None:
+        argv += ["--features", features]
     for dest, value in options.items():
         if value is not None:
             argv += [f"--{dest.replace('_', '-')}", str(value)]

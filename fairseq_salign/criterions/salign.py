@@ -174,7 +174,7 @@ class SAlignCriterion(LabelSmoothedCrossEntropyCriterion):
 
     # ---- single-kind batches -----------------------------------------------------------------
     def _asr_only(self, model, sample):
-        """ASR-only data in stage 2: CTC on the transcript (x --ctc-weight); with
+        """ASR-only data in stage 3: CTC on the transcript (x --ctc-weight); with
         --alignment-data all also the speech side of the game (the encoder runs to T-enc)."""
         net_input = sample["net_input"]
         play = self.unpaired and self.training
@@ -197,7 +197,7 @@ class SAlignCriterion(LabelSmoothedCrossEntropyCriterion):
         return loss, sample_size, log
 
     def _mt_only(self, model, sample):
-        """MT-only data in stage 2: MT cross-entropy (x --mt-weight); with --alignment-data all
+        """MT-only data in stage 3: MT cross-entropy (x --mt-weight); with --alignment-data all
         also the text side of the game."""
         net_output = model(**sample["net_input"])
         mt_loss, mt_nll = self.compute_loss(model, net_output, sample)
@@ -219,7 +219,7 @@ class SAlignCriterion(LabelSmoothedCrossEntropyCriterion):
         return loss + zero_touch(itertools.chain(model.parameters(), self.parameters()))
 
     def _ctc_only(self, model, sample):
-        """Stage 1b (--training-stage asr): CTC on the A-enc, per transcript token."""
+        """Stage 2 (--training-stage asr): CTC on the A-enc, per transcript token."""
         net_input = sample["net_input"]
         ctc_logits, frame_mask = model(
             net_input["src_tokens"], net_input["src_lengths"], None, ctc_only=True

@@ -64,7 +64,7 @@ class S2TSAlignModel(FairseqEncoderDecoderModel):
         """One pass over one input (speech or text). The encoder output rides along in the
         decoder's extra output so the criterion needs no second forward for CTC or alignment.
         ``ctc_only`` (ASR pre-training) stops after the CTC head and returns its logits and
-        frame padding mask; ``encoder_only`` (ASR-only data in stage 2) returns the encoder's
+        frame padding mask; ``encoder_only`` (ASR-only data in stage 3) returns the encoder's
         output dict; both go through ``forward`` so that DDP sees the pass."""
         if ctc_only:
             _, frame_mask, ctc_logits = self.encoder.forward_ctc(src_tokens, src_lengths)

@@ -1,7 +1,7 @@
 """Write a randomly initialised HuBERT / wav2vec 2.0 checkpoint in fairseq's download format.
 
 No pretrained SSL weights can be fetched on every machine (or in CI), but the whole pipeline
-(``--speech-encoder hubert --ssl-checkpoint ...``, stage 2, decoding, DDP, benchmarks) can be
+(``--speech-encoder hubert --ssl-checkpoint ...``, stage 3, decoding, DDP, benchmarks) can be
 exercised with a file of the same kind and shapes as ``hubert_base_ls960.pt`` or
 ``wav2vec_small.pt``: built with fairseq's own model classes, saved like fairseq saves them (a
 ``cfg`` with ``model`` and ``task`` sections, and the full pretraining ``model`` state including

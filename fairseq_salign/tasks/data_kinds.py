@@ -1,4 +1,4 @@
-"""Stage 2's training data by kind: ST triples, ASR-only speech, MT-only text pairs.
+"""Stage 3's training data by kind: ST triples, ASR-only speech, MT-only text pairs.
 
 The three kinds need different collaters (speech + transcript + translation; speech +
 transcript; text pairs), and the criterion trains the losses each kind supports, so every batch
@@ -95,7 +95,7 @@ class KindSampledDataset(FairseqDataset):
         ])
         self.counts = draw_counts(self.shares, self.epoch_size)
         logger.info(
-            "stage-2 data per epoch: "
+            "stage-3 data per epoch: "
             + ", ".join(f"{k} {self.counts[k]} of {len(d)} ({self.shares[k]:.1%})"
                         for k, d in self.datasets.items())
         )

@@ -54,9 +54,9 @@ class SpeechToTextSAlignConfig(FairseqDataclass):
         default="multitask",
         metadata={
             "help": "mt: stage 1, T-enc + decoder on transcript -> translation pairs (no audio "
-            "is read); asr: optional stage 1b, A-enc + CTC head on speech -> transcript with "
+            "is read); asr: optional stage 2, A-enc + CTC head on speech -> transcript with "
             "everything else frozen (start it from the stage-1 checkpoint: a tied CTC head then "
-            "projects onto the frozen MT embeddings); multitask: stage 2, ST + MT + CTC ASR + alignment in "
+            "projects onto the frozen MT embeddings); multitask: stage 3, ST + MT + CTC ASR + alignment in "
             "every batch"
         },
     )
