@@ -16,8 +16,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fairseq_salign.analysis.toy_alignment import ToyConfig, run  # noqa: E402
+from sweep import Sweep  # noqa: E402
 
 GAMES = {  # name -> ToyConfig fields, without and with the task
     "generator off": dict(adversarial_weight=0.0),
@@ -41,23 +43,13 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=ToyConfig.steps)
     args = p.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    records = args.out / "toy_sweep_runs.jsonl"
-    done = {}
-    if records.exists():
-        for line in records.read_text().splitlines():
-            r = json.loads(line)
-            done[(r["name"], r["seed"], r["steps"])] = r["result"]
-    results = {}
-    for name, fields in CONFIGS.items():
-        results[name] = []
-        for seed in args.seeds:
-            key = (name, seed, args.steps)
-            if key not in done:
-                done[key] = run(ToyConfig(steps=args.steps, seed=seed, **fields))
-                with open(records, "a") as f:
-                    f.write(json.dumps({"name": name, "seed": seed, "steps": args.steps, "result": done[key]}) + "\n")
-            results[name].append(done[key])
-        print(name, json.dumps(results[name]), flush=True)
+    runs = Sweep(args.out / "toy_sweep_runs.jsonl")  # a re-run resumes from the runs recorded
+    for seed, name, steps in runs.pending(args.seeds, name=list(CONFIGS), steps=[args.steps]):
+        result = run(ToyConfig(steps=steps, seed=seed, **CONFIGS[name]))
+        runs.record({"name": name, "seed": seed, "steps": steps, "result": result})
+        print(name, seed, json.dumps(result), flush=True)
+    done = {(r["name"], r["seed"], r["steps"]): r["result"] for r in runs.records}
+    results = {name: [done[(name, seed, args.steps)] for seed in args.seeds] for name in CONFIGS}
     lines = ["| configuration | " + " | ".join(COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
     for name, runs in results.items():
         cells = []
