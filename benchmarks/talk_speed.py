@@ -80,7 +80,7 @@ def make_talk(seconds: float, out: Path) -> Path:
     rng = np.random.default_rng(0)
     lines = [pairs[i] for i in rng.permutation(len(pairs))[: int(seconds / 1.2)]]
     voice = Voice("espeak-ng", "en-us")
-    wave, _ = render_talk(Talk("bench", path.name, voice, lines, seed=0), synthesize)
+    wave = render_talk(Talk("bench", path.name, voice, lines, seed=0), synthesize).audio
     if len(wave) < seconds * SR:
         raise SystemExit(f"{len(lines)} sentences gave {len(wave) / SR:.0f} s < {seconds} s")
     out.mkdir(parents=True, exist_ok=True)

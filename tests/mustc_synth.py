@@ -13,11 +13,19 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import soundfile as sf
 import yaml
+
+from fairseq_salign.data.mustc_layout import (
+    LayoutSegment,
+    LayoutTalk,
+    write_mustc,
+    write_text,
+    yaml_text,
+)
 
 SPLITS = ("train", "dev", "tst-COMMON", "tst-HE")
 SAMPLE_RATE = 16_000
@@ -112,17 +120,19 @@ def make_synthetic_mustc(
     fine for layout tests). Each talk has its own speaker id and pitch; offsets and durations are
     written with 2 decimals like MuST-C's.
     """
-    root = Path(root)
-    rng = np.random.default_rng(seed)
-    corpus = SynthCorpus(root, lang)
+    corpus = SynthCorpus(Path(root), lang)
+    talks = _talks(corpus, n_per_split, splits, talks_per_split, np.random.default_rng(seed))
+    write_mustc(corpus.root, lang, talks, splits, SAMPLE_RATE)
+    return corpus
+
+
+def _talks(corpus: SynthCorpus, n_per_split: int | dict[str, int], splits: Sequence[str],
+           talks_per_split: int, rng: np.random.Generator) -> Iterator[LayoutTalk]:
+    """The talks of every split, in order; fills ``corpus.segments`` as they are made."""
     pair_index = 0
     for split in splits:
         n = n_per_split[split] if isinstance(n_per_split, dict) else n_per_split
-        wav_dir = corpus.lang_root / "data" / split / "wav"
-        txt_dir = corpus.txt_dir(split)
-        wav_dir.mkdir(parents=True, exist_ok=True)
-        txt_dir.mkdir(parents=True, exist_ok=True)
-        entries, segs = [], []
+        segs = corpus.segments.setdefault(split, [])
         n_talks = max(1, min(talks_per_split, n))
         for talk in range(n_talks):
             name = f"ted_{split.replace('-', '')}{talk + 1}.wav"
@@ -130,6 +140,7 @@ def make_synthetic_mustc(
             pitch = 0.9 + 0.1 * talk
             audio = [np.zeros(int(0.5 * SAMPLE_RATE), np.float32)]
             pos = 0.5
+            layout = []
             for rank in range(talk, n, n_talks):
                 en, tgt = PAIRS[pair_index % len(PAIRS)]
                 pair_index += 1
@@ -142,25 +153,9 @@ def make_synthetic_mustc(
                 pos += duration + PAUSE_S
                 seg_id = f"{Path(name).stem}_{len([s for s in segs if s.wav == name])}"
                 segs.append(SynthSegment(seg_id, name, offset, duration, speaker, en, tgt))
-            sf.write(wav_dir / name, np.concatenate(audio), SAMPLE_RATE, subtype="PCM_16")
-        # MuST-C lists segments talk by talk, in time order
-        for s in segs:
-            entries.append({"duration": s.duration, "offset": s.offset, "rW": len(s.en.split()),
-                            "uW": 0, "speaker_id": s.speaker, "wav": s.wav})
-        _write_txt(corpus, split, entries, [s.en for s in segs], [s.tgt for s in segs])
-        corpus.segments[split] = segs
-    return corpus
-
-
-def _write_txt(corpus: SynthCorpus, split: str, entries: list[dict], en: list[str],
-               tgt: list[str]) -> None:
-    txt = corpus.txt_dir(split)
-    with open(txt / f"{split}.yaml", "w", encoding="utf-8") as f:
-        # one flow mapping per line, as in the release
-        for e in entries:
-            f.write("- " + yaml.safe_dump(e, default_flow_style=True, width=1000, sort_keys=False).strip() + "\n")
-    (txt / f"{split}.en").write_text("".join(x + "\n" for x in en), encoding="utf-8")
-    (txt / f"{split}.{corpus.lang}").write_text("".join(x + "\n" for x in tgt), encoding="utf-8")
+                layout.append(LayoutSegment(offset, duration, en, tgt))
+            # MuST-C lists segments talk by talk, in time order
+            yield LayoutTalk(split, name, speaker, np.concatenate(audio), layout)
 
 
 # ------------------------------------------------------------------ bad-input injection
@@ -170,9 +165,7 @@ def read_yaml(corpus: SynthCorpus, split: str) -> list[dict]:
 
 
 def write_yaml(corpus: SynthCorpus, split: str, entries: list[dict]) -> None:
-    with open(corpus.txt_dir(split) / f"{split}.yaml", "w", encoding="utf-8") as f:
-        for e in entries:
-            f.write("- " + yaml.safe_dump(e, default_flow_style=True, width=1000, sort_keys=False).strip() + "\n")
+    write_text(corpus.txt_dir(split) / f"{split}.yaml", yaml_text(entries))
 
 
 def drop_last_line(corpus: SynthCorpus, split: str, side: str) -> Path:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parents[1]))  # the package (its layout writer), from a plain checkout
 
 from ding_pairs import DING_LICENSE, DING_PATH, read_ding_sentences, restrict_vocabulary  # noqa
 from mini_corpus import ASR_ONLY_SPLIT, SPLITS, build_corpus, hold_out_asr  # noqa: E402

@@ -4,7 +4,8 @@ Kept apart from the TTS engines so it can be tested with a fake voice: ``build_c
 needs ``speak(voice, text) -> float32 16 kHz waveform`` and a list of voices per split.
 Segments of one speaker are joined into "talk" wavs with random pauses and light background
 noise; offsets and durations are written with 2 decimals (like the release) and always lie
-inside their wav.
+inside their wav. The files are written by the package's one writer of the release layout,
+``fairseq_salign.data.mustc_layout``.
 """
 from __future__ import annotations
 
@@ -16,8 +17,14 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
-import soundfile as sf
 import yaml
+
+from fairseq_salign.data.mustc_layout import (
+    LayoutSegment,
+    LayoutTalk,
+    write_mustc,
+    write_split_text,
+)
 
 SPLITS = ("train", "dev", "tst-COMMON", "tst-HE")
 EVAL_FRACTIONS = {"dev": 0.06, "tst-COMMON": 0.08, "tst-HE": 0.06}
@@ -82,31 +89,31 @@ def plan_talks(pairs: Sequence[tuple[str, str]], voices: dict[str, list], size: 
     return talks
 
 
-def render_talk(talk: Talk, speak: Callable) -> tuple[np.ndarray, list[dict]]:
-    """Speak every line, join with pauses and noise; return the wav and its yaml entries."""
+def render_talk(talk: Talk, speak: Callable) -> LayoutTalk:
+    """Speak every line, join with pauses and noise; return the talk's wav and segments."""
     rng = np.random.default_rng(talk.seed)
     noise_level = rng.uniform(0.0005, 0.003)
     pieces = [np.zeros(int(rng.uniform(0.3, 1.0) * SAMPLE_RATE), np.float32)]
     pos = len(pieces[0])
-    entries = []
-    for en, _ in talk.lines:
+    segments = []
+    for en, tgt in talk.lines:
         wave = np.asarray(speak(talk.voice, en), dtype=np.float32)
         peak = float(np.abs(wave).max()) or 1.0
         wave = wave * (rng.uniform(0.4, 0.8) / peak)
         offset = math.floor(pos / SAMPLE_RATE * 100) / 100
         end = (pos + len(wave)) / SAMPLE_RATE
         duration = math.ceil((end - offset) * 100) / 100
-        entries.append({"duration": duration, "offset": offset, "rW": len(en.split()), "uW": 0,
-                        "speaker_id": talk.voice.speaker_id, "wav": talk.wav})
+        segments.append(LayoutSegment(offset, duration, en, tgt))
         pause = np.zeros(int(rng.uniform(0.3, 0.9) * SAMPLE_RATE), np.float32)
         pieces += [wave, pause]
         pos += len(wave) + len(pause)
     audio = np.concatenate(pieces)
     audio += noise_level * rng.standard_normal(len(audio)).astype(np.float32)
-    return np.clip(audio, -1.0, 1.0), entries
+    return LayoutTalk(talk.split, talk.wav, talk.voice.speaker_id, np.clip(audio, -1.0, 1.0),
+                      segments)
 
 
-def _render_job(job: tuple[Talk, Callable]) -> tuple[np.ndarray, list[dict]]:
+def _render_job(job: tuple[Talk, Callable]) -> LayoutTalk:
     talk, speak = job
     return render_talk(talk, speak)
 
@@ -117,10 +124,6 @@ def build_corpus(out: Path, lang: str, pairs: Sequence[tuple[str, str]],
                  tst_common: int | None = None) -> dict[str, int]:
     """Write ``out/en-{lang}/data/{split}/{wav,txt}``; return segments per split."""
     talks = plan_talks(pairs, voices, size, seed, tst_common)
-    lang_root = Path(out) / f"en-{lang}" / "data"
-    for split in SPLITS:
-        (lang_root / split / "wav").mkdir(parents=True, exist_ok=True)
-        (lang_root / split / "txt").mkdir(parents=True, exist_ok=True)
     jobs = [(t, speak) for t in talks]
     if num_workers > 1:
         pool = ProcessPoolExecutor(num_workers)
@@ -129,36 +132,11 @@ def build_corpus(out: Path, lang: str, pairs: Sequence[tuple[str, str]],
         pool, results = None, map(_render_job, jobs)
     if progress is not None:
         results = progress(results, len(jobs))
-    per_split: dict[str, list] = {s: [] for s in SPLITS}
     try:
-        for talk, (audio, entries) in zip(talks, results):
-            path = lang_root / talk.split / "wav" / talk.wav
-            tmp = path.with_name(f".{path.name}.partial")
-            sf.write(tmp, audio, SAMPLE_RATE, subtype="PCM_16", format="WAV")
-            tmp.replace(path)
-            per_split[talk.split] += [(e, en, tgt) for e, (en, tgt) in zip(entries, talk.lines)]
+        return write_mustc(out, lang, results, SPLITS, SAMPLE_RATE)
     finally:
         if pool is not None:
             pool.shutdown()
-    for split, rows in per_split.items():
-        txt = lang_root / split / "txt"
-        # text last: a split without its yaml is visibly unfinished
-        _write(txt / f"{split}.en", "".join(en + "\n" for _, en, _ in rows))
-        _write(txt / f"{split}.{lang}", "".join(t + "\n" for _, _, t in rows))
-        _write(txt / f"{split}.yaml", _yaml_entries(e for e, _, _ in rows))
-    return {s: len(r) for s, r in per_split.items()}
-
-
-def _yaml_entries(entries) -> str:
-    """A MuST-C yaml: one flow mapping per line, as in the release."""
-    return "".join("- " + yaml.safe_dump(e, default_flow_style=True, sort_keys=False, width=10**4)
-                   .strip() + "\n" for e in entries)
-
-
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
 
 
 ASR_ONLY_SPLIT = "train_asr"
@@ -181,14 +159,15 @@ def hold_out_asr(data_dir: Path, lang: str, fraction: float, seed: int = 1) -> t
     chosen = set(random.Random(seed).sample(talks, n_held))
     keep = [i for i, e in enumerate(entries) if e["wav"] not in chosen]
     moved = [i for i, e in enumerate(entries) if e["wav"] in chosen]
+    # train's yaml goes first: a hold-out cut short leaves train visibly unfinished
+    (train / "txt" / "train.yaml").unlink()
     (held / "wav").mkdir(parents=True, exist_ok=True)
-    (held / "txt").mkdir(parents=True, exist_ok=True)
     for wav in sorted(chosen):
         (train / "wav" / wav).replace(held / "wav" / wav)
 
-    _write(held / "txt" / f"{ASR_ONLY_SPLIT}.en", "".join(en[i] + "\n" for i in moved))
-    _write(held / "txt" / f"{ASR_ONLY_SPLIT}.yaml", _yaml_entries(entries[i] for i in moved))
-    _write(train / "txt" / "train.en", "".join(en[i] + "\n" for i in keep))
-    _write(train / "txt" / f"train.{lang}", "".join(tgt[i] + "\n" for i in keep))
-    _write(train / "txt" / "train.yaml", _yaml_entries(entries[i] for i in keep))
+    lang_root = data_dir.parent
+    write_split_text(lang_root, ASR_ONLY_SPLIT, lang, [entries[i] for i in moved],
+                     [en[i] for i in moved], None)
+    write_split_text(lang_root, "train", lang, [entries[i] for i in keep], [en[i] for i in keep],
+                     [tgt[i] for i in keep])
     return len(moved), len(chosen)
