@@ -218,6 +218,17 @@ def test_conf_args_errors_name_the_file(tmp_path, text, sections, message):
     assert str(conf) in str(err.value) and message in str(err.value)
 
 
+def test_a_conf_without_arch_is_refused_naming_the_file(tmp_path):
+    conf = write(tmp_path, "common:\n  criterion: salign\nmt:\n  lr: 1e-3\n")
+    (tmp_path / "root" / "en-de").mkdir(parents=True)
+    proc = subprocess.run(["bash", str(RECIPE / "run.sh"), "--conf", str(conf), "--data-root",
+                           str(tmp_path / "root"), "--exp", str(tmp_path / "exp"), "--python",
+                           sys.executable, "--stage", "1", "--stop-stage", "1"],
+                          capture_output=True, text=True, env=cli_env(), timeout=120)
+    assert proc.returncode != 0
+    assert f"{conf}: sections common + mt set no arch" in proc.stderr, proc.stderr
+
+
 # ------------------------------------------------------------------------------- the conf files
 def test_tiny_conf_is_the_tests_model():
     want = options(TINY_MODEL)

@@ -156,6 +156,15 @@ step() {
   printf '%s' "$shown" >"$exp/done/$name"
 }
 
+# check_arch SECTION WORD...: a training stage's options name the model (fairseq-train would
+# otherwise stop with a bare RuntimeError that names neither the file nor the option)
+check_arch() {
+  local section=$1
+  shift
+  [[ " $* " == *" --arch "* ]] ||
+    die "$conf: sections common + $section set no arch: add one, e.g. 'arch: s2t_salign_s' under common"
+}
+
 need() {  # need FILE WHAT
   [[ -e $1 ]] || die "$1 not found: $2"
 }
@@ -184,6 +193,7 @@ if run_stage 1; then
   echo "== stage 1: MT pre-training of T-enc + decoder -> $exp/mt"
   conf_opts opts common mt
   check_reserved mt "${opts[@]}"
+  check_arch mt "${opts[@]}"
   need "$data/config_st.yaml" "run stage 0 first"
   step train_mt "$exp/mt/checkpoint_best.pt" "${train[@]}" "$data" "${plugin[@]}" "${opts[@]}" \
     --training-stage mt --save-dir "$exp/mt" "${cpu[@]}"
@@ -194,6 +204,7 @@ if run_stage 2; then
     echo "== stage 2: ASR (CTC) pre-training of the acoustic encoder -> $exp/asr"
     conf_opts opts common asr
     check_reserved asr "${opts[@]}"
+  check_arch asr "${opts[@]}"
     need "$exp/mt/checkpoint_best.pt" "run stage 1 first"
     step train_asr "$exp/asr/checkpoint_best.pt" "${train[@]}" "$speech_data" "${plugin[@]}" \
       "${opts[@]}" --training-stage asr --load-pretrained-mt-from "$exp/mt/checkpoint_best.pt" \
@@ -207,6 +218,7 @@ if run_stage 3; then
   echo "== stage 3: ST multi-task with the alignment -> $exp/st"
   conf_opts opts common st
   check_reserved st "${opts[@]}"
+  check_arch st "${opts[@]}"
   need "$exp/mt/checkpoint_best.pt" "run stage 1 first"
   acoustic=()
   if $has_asr; then
