@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 import torch
 import yaml
-from conftest import BIN, TESTS, cli_env, run_cli
+from conftest import TESTS, cli_env, run_cli
 
 from fairseq_salign.api import ModelError, SAlignHub
 from fairseq_salign.audio import load_audio
@@ -42,13 +42,21 @@ def exported(st_checkpoint, corpus, tmp_path_factory) -> Path:
     return moved
 
 
-def _generate(corpus, checkpoint, mode, cwd):
-    out = _run([BIN / "fairseq-generate", corpus, "--user-dir", TESTS.parent / "fairseq_salign",
-                "--task", "speech_to_text_salign", "--infer-mode", mode, "--gen-subset",
-                f"{SPLIT}_st", "--path", checkpoint, "--max-tokens", "50000", *SEARCH, "--cpu"],
-               cwd=cwd)
+def _generate(corpus, checkpoint, mode, capsys, monkeypatch):
+    """fairseq-generate's hypotheses: its console entry point (fairseq_cli.generate:cli_main, its
+    own option parser), run in this process (test_cli_e2e.py launches the console tool). No
+    data-loader worker: one forked from here outlives the run, and collecting it later waits
+    seconds for it to exit."""
+    from fairseq_cli.generate import cli_main
+    from in_process import in_process
+
+    monkeypatch.setattr(sys, "argv", ["fairseq-generate", *map(str, [
+        corpus, "--user-dir", TESTS.parent / "fairseq_salign", "--task", "speech_to_text_salign",
+        "--infer-mode", mode, "--gen-subset", f"{SPLIT}_st", "--path", checkpoint,
+        "--max-tokens", "50000", "--num-workers", "0", *SEARCH, "--cpu"])])
+    _, out, _ = in_process(cli_main, capsys)
     hyps = {}
-    for line in out.stdout.splitlines():
+    for line in out.splitlines():
         if line.startswith("D-"):
             key, _, text = line.split("\t", 2)
             hyps[int(key[2:])] = text
@@ -80,9 +88,17 @@ def test_export_holds_what_inference_needs_and_nothing_training_only(exported, c
     assert "| sacreBLEU signature | nrefs:1\\|case:mixed\\|" in (exported / "README.md").read_text()
 
 
-def test_python_api_and_salign_translate_match_fairseq_generate(exported, corpus, tmp_path):
-    reference_st = _generate(corpus, exported / "model.pt", "st", cwd=tmp_path)
-    reference_mt = _generate(corpus, exported / "model.pt", "mt", cwd=tmp_path)
+def test_python_api_and_salign_translate_match_fairseq_generate(exported, corpus, tmp_path, capsys,
+                                                                monkeypatch):
+    """fairseq-generate and salign-translate through their console entry points in this process
+    (test_cli_e2e.py and test_translate.py launch the tools), from another directory."""
+    from in_process import run_tool
+
+    from fairseq_salign.cli.translate import main as translate
+
+    monkeypatch.chdir(tmp_path)
+    reference_st = _generate(corpus, exported / "model.pt", "st", capsys, monkeypatch)
+    reference_mt = _generate(corpus, exported / "model.pt", "mt", capsys, monkeypatch)
     waves = _segments(corpus)
     assert len(reference_st) == len(waves) == 13
 
@@ -99,9 +115,9 @@ def test_python_api_and_salign_translate_match_fairseq_generate(exported, corpus
         files.append(tmp_path / f"utt{i}.wav")
         sf.write(files[-1], waves[i], 16000, subtype="FLOAT")
     assert hub.translate(str(files[1]), beam=2, max_len_b=10) == reference_st[5]
-    out = _run([BIN / "salign-translate", "--model-dir", exported, *SEARCH, *files], cwd=tmp_path)
-    assert out.stdout.splitlines() == [f"{files[0]}\t{reference_st[0]}",
-                                       f"{files[1]}\t{reference_st[5]}"]
+    status, out, err = run_tool(translate, ["--model-dir", exported, *SEARCH, *files], capsys)
+    assert status == 0, err
+    assert out.splitlines() == [f"{files[0]}\t{reference_st[0]}", f"{files[1]}\t{reference_st[5]}"]
 
 
 def test_salign_analyze_reads_a_model_directory(exported, corpus, tmp_path):

@@ -88,26 +88,41 @@ def test_stage2_trains_and_decodes_in_every_mode(trained, waveform_corpus):
         assert ("BLEU = " if scoring == "sacrebleu" else "WER: ") in log
 
 
-def test_average_translate_and_analyze_take_the_ssl_model(trained, waveform_corpus, tmp_path):
+def test_average_translate_and_analyze_take_the_ssl_model(trained, waveform_corpus, tmp_path, capsys):
+    """salign-average, -translate and -analyze through their own main, in this process
+    (test_checkpoint_average.py, test_translate.py and test_analyze.py launch the console tools)."""
+    import json
+
     import numpy as np
     import soundfile as sf
+    from in_process import run_tool
+
+    from fairseq_salign.checkpoint_average import main as average
+    from fairseq_salign.cli.analyze import main as analyze
+    from fairseq_salign.cli.translate import main as translate
 
     kind, save_dir, _, _ = trained
     if kind != "hubert":
         pytest.skip("one front end is enough for the tools (the checkpoints differ only in the SSL model)")
     avg = tmp_path / "avg.pt"
-    run_cli("salign-average", ["--save-dir", save_dir, "--num-epochs", "2", "--output", avg])
+    status, _, err = run_tool(average, ["--save-dir", save_dir, "--num-epochs", "2", "--output", avg],
+                              capsys)
+    assert status == 0 and avg.is_file(), err
     wav = tmp_path / "one.wav"
     t = np.arange(16000 * 2) / 16000
     sf.write(wav, (0.1 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 16000)
     for mode in ("st", "asr"):
-        out = run_cli("salign-translate", ["--checkpoint", avg, "--data-dir", waveform_corpus,
-                                          "--mode", mode, "--beam", "2", "--max-len-b", "10", "--cpu", wav])
-        (line,) = out.stdout.splitlines()
+        status, out, err = run_tool(translate, ["--checkpoint", avg, "--data-dir", waveform_corpus,
+                                                "--mode", mode, "--beam", "2", "--max-len-b", "10",
+                                                "--cpu", wav], capsys)
+        assert status == 0, err
+        (line,) = out.splitlines()
         assert line.startswith(f"{wav}\t")
-    out = run_cli("salign-analyze", ["--checkpoint", avg, "--data-dir", waveform_corpus,
-                                     "--split", "tst-COMMON_st", "--out-json", tmp_path / "gap.json", "--cpu"])
-    assert (tmp_path / "gap.json").is_file()
+    status, _, err = run_tool(analyze, ["--checkpoint", avg, "--data-dir", waveform_corpus,
+                                        "--split", "tst-COMMON_st", "--out-json", tmp_path / "gap.json",
+                                        "--cpu"], capsys)
+    assert status == 0, err
+    assert json.loads((tmp_path / "gap.json").read_text())["models"][0]["n_sentences"] == N_TEST
 
 
 def test_front_end_and_data_must_match(corpus, waveform_corpus, tmp_path):
