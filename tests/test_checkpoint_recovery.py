@@ -1,14 +1,16 @@
 """A truncated checkpoint_last.pt stops resume with a message naming it, listing the intact
 checkpoints beside it (newest first) and the --restore-file that continues from the newest, and
 that option does resume."""
+import logging
 import os
 import re
 import time
 
 import pytest
 import torch
-from conftest import run_cli, train_args
+from conftest import train_args
 from fairseq import checkpoint_utils
+from fairseq_train_in_process import fairseq_train
 
 import fairseq_salign  # noqa: F401 (installs the wrapped checkpoint loader)
 from fairseq_salign.patches.checkpoint_recovery import DamagedCheckpointError, readable_checkpoints
@@ -41,27 +43,29 @@ def test_empty_file_and_no_intact_one(tmp_path):
         checkpoint_utils.load_checkpoint_to_cpu(str(tmp_path / "checkpoint_best.pt"))
 
 
-def test_resume_from_truncated_last_checkpoint(corpus, tmp_path):
+@pytest.mark.e2e  # trains (fairseq-train's own main, in this process: not a test of the console script)
+def test_resume_from_truncated_last_checkpoint(corpus, tmp_path, caplog):
     save = tmp_path / "save"
-    run_cli("fairseq-train", train_args(corpus, save, "--max-epoch", "2"))
+    fairseq_train(train_args(corpus, save, "--max-epoch", "2"))
     last = save / "checkpoint_last.pt"
     truncate(last)
-    failed = run_cli("fairseq-train", train_args(corpus, save, "--max-epoch", "3"), check=False)
-    assert failed.returncode != 0
-    log = failed.stdout + failed.stderr
+    with pytest.raises(DamagedCheckpointError) as failed:  # the console script exits non-zero
+        fairseq_train(train_args(corpus, save, "--max-epoch", "3"))
+    log = str(failed.value)
     assert f"Cannot read checkpoint {last}" in log
     newest = readable_checkpoints(save)[0]
     assert newest.name in ("checkpoint2.pt", "checkpoint_best.pt")
     restore = f"--restore-file {newest}"
     assert restore in log
-    resumed = run_cli("fairseq-train", train_args(corpus, save, "--max-epoch", "3", *restore.split()))
-    log = resumed.stdout + resumed.stderr
-    assert re.search(rf"Loaded checkpoint {re.escape(str(newest))} \(epoch \d+ @ \d+ updates\)", log)
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        fairseq_train(train_args(corpus, save, "--max-epoch", "3", *restore.split()))
+    assert re.search(rf"Loaded checkpoint {re.escape(str(newest))} \(epoch \d+ @ \d+ updates\)", caplog.text)
     assert (save / "checkpoint3.pt").is_file()
     checkpoint_utils.load_checkpoint_to_cpu(str(last))  # overwritten intact by the resumed run
 
 
-def test_killed_while_saving_resumes_from_an_intact_checkpoint(corpus, tmp_path):
+def test_killed_while_saving_resumes_from_an_intact_checkpoint(corpus, tmp_path, caplog):
     """SIGKILL in the middle of writing checkpoint_last.pt (epoch 2's copy, slowed by a test shim):
     the file is still epoch 1's whole checkpoint, and the next run resumes from it, losing only
     the interrupted epoch."""
@@ -88,9 +92,10 @@ def test_killed_while_saving_resumes_from_an_intact_checkpoint(corpus, tmp_path)
     updates = lambda p: checkpoint_utils.load_checkpoint_to_cpu(str(p))["optimizer_history"][-1]["num_updates"]  # noqa: E731
     # intact (no half-written file), and still epoch 1's; the interrupted save's own file is whole
     assert updates(last) == updates(save / "checkpoint1.pt") < updates(save / "checkpoint2.pt")
-    resumed = run_cli("fairseq-train", train_args(corpus, save, "--max-epoch", "3"))
-    log = resumed.stdout + resumed.stderr
+    caplog.clear()
+    with caplog.at_level(logging.INFO):  # the resume in this process (the kill was of a real one)
+        fairseq_train(train_args(corpus, save, "--max-epoch", "3"))
     n = updates(save / "checkpoint1.pt")
-    assert re.search(rf"Loaded checkpoint {re.escape(str(last))} \(epoch \d+ @ {n} updates\)", log)
+    assert re.search(rf"Loaded checkpoint {re.escape(str(last))} \(epoch \d+ @ {n} updates\)", caplog.text)
     assert updates(last) == updates(save / "checkpoint3.pt")
     assert not list(save.glob("checkpoint*.partial"))  # the leftover is hidden: .checkpoint_last.pt.partial

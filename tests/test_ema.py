@@ -7,8 +7,9 @@ from argparse import Namespace
 
 import pytest
 import torch
-from conftest import run_cli, train_args
+from conftest import train_args
 from fairseq import checkpoint_utils
+from fairseq_train_in_process import fairseq_train
 
 from fairseq_salign.api import ModelError, SAlignHub, load_salign
 from fairseq_salign.cli import CliError, model_source
@@ -35,14 +36,16 @@ def _tool(name, args, capsys):
 
 @pytest.fixture(scope="module")
 def save_dir(corpus, tmp_path_factory):
-    """3 updates, one per epoch; the EMA copies update 1 (--ema-start-update 2), then decays."""
+    """3 updates, one per epoch; the EMA copies update 1 (--ema-start-update 2), then decays.
+    fairseq-train's own main in this process (its trainer, EMA and checkpoints; the console script
+    is tested in test_cli_e2e): its tests are marked e2e, they train."""
     out = tmp_path_factory.mktemp("ema")
-    run_cli("fairseq-train", train_args(corpus, out, "--alignment", "soft", "--max-update", "3",
-                                        "--store-ema", "--ema-decay", str(DECAY),
-                                        "--ema-start-update", "2"))
+    fairseq_train(train_args(corpus, out, "--alignment", "soft", "--max-update", "3",
+                             "--store-ema", "--ema-decay", str(DECAY), "--ema-start-update", "2"))
     return out
 
 
+@pytest.mark.e2e
 def test_trainer_saves_the_exact_ema_of_every_weight(save_dir):
     """fairseq's EMA lost the decoder's final LayerNorm and decayed the tied embedding matrix
     once per name (4 times per update) before the fixes."""
@@ -56,6 +59,7 @@ def test_trainer_saves_the_exact_ema_of_every_weight(save_dir):
     assert not torch.equal(ema["decoder.layer_norm.weight"], model["decoder.layer_norm.weight"])
 
 
+@pytest.mark.e2e
 def test_average_of_ema_weights(save_dir, tmp_path, capsys):
     out = tmp_path / "avg_ema.pt"
     assert _tool("salign-average", ["--inputs", save_dir / "checkpoint2.pt",
@@ -76,6 +80,7 @@ def test_average_of_ema_weights(save_dir, tmp_path, capsys):
     assert "--store-ema" in err and not (tmp_path / "x.pt").exists()
 
 
+@pytest.mark.e2e
 def test_export_ema_and_load_it_back(save_dir, corpus, tmp_path, capsys):
     checkpoint = save_dir / "checkpoint_last.pt"
     assert _tool("salign-export", ["--checkpoint", checkpoint, "--data-dir", corpus, "--out",
@@ -96,6 +101,7 @@ def test_export_ema_and_load_it_back(save_dir, corpus, tmp_path, capsys):
     assert not (tmp_path / "n").exists()
 
 
+@pytest.mark.e2e
 def test_hub_and_translate_options(save_dir, corpus, tmp_path):
     checkpoint = save_dir / "checkpoint_last.pt"
     state = _load(checkpoint)
@@ -118,6 +124,7 @@ def test_hub_and_translate_options(save_dir, corpus, tmp_path):
         model_source(Namespace(model_dir=str(tmp_path), checkpoint=None, data_dir=None, ema=True))
 
 
+@pytest.mark.e2e
 def test_analyze_last_and_ema_weights_side_by_side(save_dir, corpus, tmp_path, capsys):
     checkpoint = str(save_dir / "checkpoint_last.pt")
     out = tmp_path / "gap.json"
@@ -139,13 +146,14 @@ def test_analyze_last_and_ema_weights_side_by_side(save_dir, corpus, tmp_path, c
                  "--split", SPLIT, "--cpu"])
 
 
+@pytest.mark.e2e
 def test_validate_on_ema(save_dir, corpus, tmp_path):
     """--validate-on-ema validates fairseq's EMA model (fairseq's task hook ``uses_ema``): with
     the EMA a copy of the model (--ema-start-update beyond the run) the valid loss is the plain
     run's (fairseq's copy is made in training mode: validation must not see dropout); with the
     decaying EMA it differs, training does not."""
     for name, start in (("copy", "100"), ("decayed", "2")):
-        run_cli("fairseq-train", train_args(
+        fairseq_train(train_args(
             corpus, tmp_path / name, "--alignment", "soft", "--max-update", "3", "--store-ema",
             "--ema-decay", str(DECAY), "--ema-start-update", start, "--validate-on-ema",
             "--eval-bleu", "--eval-bleu-args", '{"beam": 1, "max_len_b": 5}'))

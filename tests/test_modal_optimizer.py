@@ -5,7 +5,8 @@ import logging
 import pytest
 import torch
 
-from conftest import build_in_process, first_batch, run_cli, train_args
+from conftest import build_in_process, first_batch, train_args
+from fairseq_train_in_process import fairseq_train
 from fairseq_salign.optim import MODAL_GROUP, modal_group_of
 from fairseq_salign.optim.param_groups import check_modal_group
 
@@ -106,9 +107,12 @@ def _optimizer_state(path):
     return state["last_optimizer_state"], state["optimizer_history"][-1]
 
 
+# the runs below are fairseq-train's own main in this process (fairseq's trainer, checkpoints and
+# resume; the console script is tested in test_cli_e2e), seconds of imports less each
+@pytest.mark.e2e
 def test_checkpoint_keeps_the_group_and_resume_restores_it(corpus, mt_checkpoint, tmp_path):
     base = train_args(corpus, tmp_path, "--load-pretrained-mt-from", mt_checkpoint, *SOFT, *GROUPS)
-    run_cli("fairseq-train", [*base, "--max-update", "2"])
+    fairseq_train([*base, "--max-update", "2"])
     saved, history = _optimizer_state(tmp_path / "checkpoint_last.pt")
     assert history["optimizer_name"] == "SAlignAdam"
     names = [g["name"] for g in saved["param_groups"]]
@@ -119,20 +123,22 @@ def test_checkpoint_keeps_the_group_and_resume_restores_it(corpus, mt_checkpoint
     assert all(float(saved["state"][i]["step"]) == 2 for i in modal_ids if i in saved["state"])
 
     # resume with other modal betas: the moments continue (step 3), the new betas apply
-    run_cli("fairseq-train", [*base, "--max-update", "3", "--modal-adam-betas", "(0.5, 0.9)"])
+    fairseq_train([*base, "--max-update", "3", "--modal-adam-betas", "(0.5, 0.9)"])
     resumed, _ = _optimizer_state(tmp_path / "checkpoint_last.pt")
     assert resumed["param_groups"][1]["betas"] == (0.5, 0.9)
     steps = {float(resumed["state"][i]["step"]) for i in modal_ids if i in resumed["state"]}
     assert steps == {3.0}
 
 
+@pytest.mark.e2e
 def test_resume_across_a_changed_group_layout_names_reset_optimizer(corpus, mt_checkpoint, tmp_path):
     base = train_args(corpus, tmp_path, "--load-pretrained-mt-from", mt_checkpoint, *GROUPS)
-    run_cli("fairseq-train", [*base, *SOFT, "--max-update", "1"])
-    proc = run_cli("fairseq-train", [*base, "--alignment", "hard", "--max-update", "2"], check=False)
-    assert proc.returncode != 0 and "--reset-optimizer" in proc.stderr, proc.stderr[-2000:]
-    assert "param groups ['task', 'salign_modal_network']" in proc.stderr
-    run_cli("fairseq-train", [*base, "--alignment", "hard", "--max-update", "2", "--reset-optimizer"])
+    fairseq_train([*base, *SOFT, "--max-update", "1"])
+    with pytest.raises(ValueError) as refused:  # the console script exits non-zero with it
+        fairseq_train([*base, "--alignment", "hard", "--max-update", "2"])
+    assert "--reset-optimizer" in str(refused.value)
+    assert "param groups ['task', 'salign_modal_network']" in str(refused.value)
+    fairseq_train([*base, "--alignment", "hard", "--max-update", "2", "--reset-optimizer"])
 
 
 @pytest.mark.parametrize("option, value, message", [
