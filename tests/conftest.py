@@ -156,11 +156,11 @@ def run_ranks(command_of_rank, world_size: int = 2, timeout: int = 300) -> List[
 # ---------------------------------------------------------------- tiers
 # research: the alignment game's acceptance runs on the toy (minutes of training, statistics);
 # e2e: anything that starts a process (fairseq's command-line tools, DDP ranks, spawned workers)
-# in the test or in a fixture it uses; unit: the rest (`make test-fast`). A test may also carry
-# an explicit @pytest.mark.e2e / research.
+# or runs a tool in this one (tests/in_process.py), in the test or in a fixture it uses; unit:
+# the rest (`make test-fast`). A test may also carry an explicit @pytest.mark.e2e / research.
 RESEARCH_MODULES = {"test_alignment_game"}
 _PROCESS_MARKS = ("run_cli(", "run_ranks(", "subprocess.", "Popen(", "_run([", "mp_context",
-                  "get_context(", "ProcessPool")
+                  "get_context(", "ProcessPool", "fairseq_train(", "run_tool(", "in_process(")
 _STARTS_PROCESS: dict = {}
 
 

@@ -1,7 +1,18 @@
-"""A console tool run in the test process through its own entry point: a new process costs
+"""Console tools run in the test process through their own entry points: a new process costs
 seconds of Python, torch and fairseq imports. Each console script is still launched as a process
-by some test (``run_cli``), which covers its installation."""
+by some test (``run_cli``), which covers its installation.
+
+- :func:`run_tool`: a plugin tool's ``main(argv)`` (salign-translate, -analyze, -average, ...);
+- :func:`fairseq_train`: ``fairseq-train``: fairseq's option parsing and its
+  ``fairseq_cli.train.main`` (trainer, checkpoint loading and saving, validation), as the console
+  script runs them, for tests about training, checkpoints and resume (not about the console tool
+  itself). fairseq's log goes to ``logging`` (``caplog``); an error ends the run by raising,
+  where the console script would print it and exit non-zero.
+
+Tests that call these are tiered e2e by tests/conftest.py, as those that start a process.
+"""
 import logging
+from typing import List
 
 import torch
 
@@ -39,3 +50,39 @@ def run_tool(main, args, capsys):
     """A tool's ``main(argv) -> exit status`` on ``args`` (paths allowed):
     ``(status, stdout, stderr)``."""
     return in_process(lambda: main([str(a) for a in args]), capsys)
+
+
+def _forget_runs() -> None:
+    """What fairseq keeps in this process from a run: the best validation loss (on two functions)
+    and its meters. A new process starts without them."""
+    from fairseq import checkpoint_utils
+    from fairseq.logging import metrics
+    from fairseq_cli import train
+
+    for func, names in ((checkpoint_utils.save_checkpoint, ("best",)),
+                        (train.should_stop_early, ("best", "num_runs"))):
+        for name in names:
+            if hasattr(func, name):
+                delattr(func, name)
+    metrics.reset()
+
+
+def fairseq_train(args: List) -> None:
+    """``fairseq-train ARGS`` (e.g. :func:`conftest.train_args`) in this process."""
+    import torch
+    from fairseq import options
+    from fairseq.dataclass.utils import convert_namespace_to_omegaconf
+    from fairseq.distributed import utils as distributed_utils
+    from fairseq_cli import train
+
+    parser = options.get_training_parser()
+    parsed = options.parse_args_and_arch(parser, input_args=[str(a) for a in args])
+    cfg = convert_namespace_to_omegaconf(parsed)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the console tools run in the tests (conftest.cli_env)
+    _forget_runs()
+    try:
+        distributed_utils.call_main(cfg, train.main)
+    finally:
+        _forget_runs()
+        torch.set_num_threads(threads)

@@ -10,7 +10,7 @@ import pytest
 import torch
 from conftest import train_args
 from fairseq import checkpoint_utils
-from fairseq_train_in_process import fairseq_train
+from in_process import fairseq_train
 
 import fairseq_salign  # noqa: F401 (installs the wrapped checkpoint loader)
 from fairseq_salign.patches.checkpoint_recovery import DamagedCheckpointError, readable_checkpoints
@@ -43,7 +43,6 @@ def test_empty_file_and_no_intact_one(tmp_path):
         checkpoint_utils.load_checkpoint_to_cpu(str(tmp_path / "checkpoint_best.pt"))
 
 
-@pytest.mark.e2e  # trains (fairseq-train's own main, in this process: not a test of the console script)
 def test_resume_from_truncated_last_checkpoint(corpus, tmp_path, caplog):
     save = tmp_path / "save"
     fairseq_train(train_args(corpus, save, "--max-epoch", "2"))

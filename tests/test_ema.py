@@ -9,7 +9,7 @@ import pytest
 import torch
 from conftest import train_args
 from fairseq import checkpoint_utils
-from fairseq_train_in_process import fairseq_train
+from in_process import fairseq_train
 
 from fairseq_salign.api import ModelError, SAlignHub, load_salign
 from fairseq_salign.cli import CliError, model_source
@@ -45,7 +45,6 @@ def save_dir(corpus, tmp_path_factory):
     return out
 
 
-@pytest.mark.e2e
 def test_trainer_saves_the_exact_ema_of_every_weight(save_dir):
     """fairseq's EMA lost the decoder's final LayerNorm and decayed the tied embedding matrix
     once per name (4 times per update) before the fixes."""
@@ -59,7 +58,6 @@ def test_trainer_saves_the_exact_ema_of_every_weight(save_dir):
     assert not torch.equal(ema["decoder.layer_norm.weight"], model["decoder.layer_norm.weight"])
 
 
-@pytest.mark.e2e
 def test_average_of_ema_weights(save_dir, tmp_path, capsys):
     out = tmp_path / "avg_ema.pt"
     assert _tool("salign-average", ["--inputs", save_dir / "checkpoint2.pt",
@@ -80,7 +78,6 @@ def test_average_of_ema_weights(save_dir, tmp_path, capsys):
     assert "--store-ema" in err and not (tmp_path / "x.pt").exists()
 
 
-@pytest.mark.e2e
 def test_export_ema_and_load_it_back(save_dir, corpus, tmp_path, capsys):
     checkpoint = save_dir / "checkpoint_last.pt"
     assert _tool("salign-export", ["--checkpoint", checkpoint, "--data-dir", corpus, "--out",
@@ -101,7 +98,6 @@ def test_export_ema_and_load_it_back(save_dir, corpus, tmp_path, capsys):
     assert not (tmp_path / "n").exists()
 
 
-@pytest.mark.e2e
 def test_hub_and_translate_options(save_dir, corpus, tmp_path):
     checkpoint = save_dir / "checkpoint_last.pt"
     state = _load(checkpoint)
@@ -124,7 +120,6 @@ def test_hub_and_translate_options(save_dir, corpus, tmp_path):
         model_source(Namespace(model_dir=str(tmp_path), checkpoint=None, data_dir=None, ema=True))
 
 
-@pytest.mark.e2e
 def test_analyze_last_and_ema_weights_side_by_side(save_dir, corpus, tmp_path, capsys):
     checkpoint = str(save_dir / "checkpoint_last.pt")
     out = tmp_path / "gap.json"
@@ -146,7 +141,6 @@ def test_analyze_last_and_ema_weights_side_by_side(save_dir, corpus, tmp_path, c
                  "--split", SPLIT, "--cpu"])
 
 
-@pytest.mark.e2e
 def test_validate_on_ema(save_dir, corpus, tmp_path):
     """--validate-on-ema validates fairseq's EMA model (fairseq's task hook ``uses_ema``): with
     the EMA a copy of the model (--ema-start-update beyond the run) the valid loss is the plain

@@ -83,7 +83,8 @@ def _generate(data, checkpoint, capsys):
     args = options.parse_args_and_arch(options.get_generation_parser(), input_args=[
         str(data), "--user-dir", str(TESTS.parent / "fairseq_salign"), "--task",
         "speech_to_text_salign", "--infer-mode", "st", "--gen-subset", f"{SPLIT}_st", "--path",
-        str(checkpoint), "--max-tokens", "50000", "--beam", "2", "--max-len-b", "10", "--cpu"])
+        str(checkpoint), "--max-tokens", "50000", "--beam", "2", "--max-len-b", "10", "--cpu",
+        "--num-workers", "0"])  # no data-loader worker forked from the test process
     capsys.readouterr()
     main(args)
     lines = capsys.readouterr().out.splitlines()

@@ -5,7 +5,6 @@ import datetime
 import io
 
 import numpy as np
-import pytest
 import soundfile as sf
 from conftest import run_cli
 from mustc_synth import PAIRS, voice_sentence

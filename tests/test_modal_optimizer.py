@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from conftest import build_in_process, first_batch, train_args
-from fairseq_train_in_process import fairseq_train
+from in_process import fairseq_train
 from fairseq_salign.optim import MODAL_GROUP, modal_group_of
 from fairseq_salign.optim.param_groups import check_modal_group
 
@@ -109,7 +109,6 @@ def _optimizer_state(path):
 
 # the runs below are fairseq-train's own main in this process (fairseq's trainer, checkpoints and
 # resume; the console script is tested in test_cli_e2e), seconds of imports less each
-@pytest.mark.e2e
 def test_checkpoint_keeps_the_group_and_resume_restores_it(corpus, mt_checkpoint, tmp_path):
     base = train_args(corpus, tmp_path, "--load-pretrained-mt-from", mt_checkpoint, *SOFT, *GROUPS)
     fairseq_train([*base, "--max-update", "2"])
@@ -130,7 +129,6 @@ def test_checkpoint_keeps_the_group_and_resume_restores_it(corpus, mt_checkpoint
     assert steps == {3.0}
 
 
-@pytest.mark.e2e
 def test_resume_across_a_changed_group_layout_names_reset_optimizer(corpus, mt_checkpoint, tmp_path):
     base = train_args(corpus, tmp_path, "--load-pretrained-mt-from", mt_checkpoint, *GROUPS)
     fairseq_train([*base, *SOFT, "--max-update", "1"])
