@@ -14,27 +14,20 @@ Tests that call these are tiered e2e by tests/conftest.py, as those that start a
 import logging
 from typing import List
 
-import torch
-
 
 def in_process(call, capsys):
     """``call()`` with its stdout and stderr captured: ``(result, stdout, stderr)``.
 
-    It runs with one torch thread, as a tool started by ``run_cli`` does (``cli_env``:
-    OMP_NUM_THREADS=1): on 2 busy cores, 2 threads made these tiny models many times slower.
     The tools configure logging for their process (``basicConfig(force=True)`` onto the
     stderr of the moment, here this test's capture, which is closed when the test ends); the
     root logger's handlers and level are put back afterwards so that later tests' log records
     do not fail on a closed stream."""
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
-    threads = torch.get_num_threads()
     capsys.readouterr()
-    torch.set_num_threads(1)
     try:
         result = call()
     finally:
-        torch.set_num_threads(threads)
         for handler in root.handlers[:]:
             if handler not in handlers:
                 root.removeHandler(handler)
@@ -69,7 +62,6 @@ def _forget_runs() -> None:
 
 def fairseq_train(args: List) -> None:
     """``fairseq-train ARGS`` (e.g. :func:`conftest.train_args`) in this process."""
-    import torch
     from fairseq import options
     from fairseq.dataclass.utils import convert_namespace_to_omegaconf
     from fairseq.distributed import utils as distributed_utils
@@ -78,11 +70,8 @@ def fairseq_train(args: List) -> None:
     parser = options.get_training_parser()
     parsed = options.parse_args_and_arch(parser, input_args=[str(a) for a in args])
     cfg = convert_namespace_to_omegaconf(parsed)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as the console tools run in the tests (conftest.cli_env)
     _forget_runs()
     try:
         distributed_utils.call_main(cfg, train.main)
     finally:
         _forget_runs()
-        torch.set_num_threads(threads)
