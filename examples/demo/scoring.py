@@ -5,17 +5,18 @@ Hypotheses are the detokenized ``D-`` lines (``D-<index>`` = row of the manifest
 read from the manifest itself, not from fairseq's re-decoded ``T-`` lines, so unknown-word
 round trips cannot flatter the score.
 """
-import csv
 from pathlib import Path
 from typing import Dict, List
 
 import editdistance
 import sacrebleu
 
+from fairseq_salign.data import manifest_check
+
 
 def read_manifest(path: Path) -> List[Dict[str, str]]:
-    with open(path, encoding="utf-8") as f:
-        return list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+    """The manifest's rows, read as fairseq reads them (one reader: the manifest check's)."""
+    return manifest_check.read_manifest(path)[0]
 
 
 def hypotheses(generate_stdout: str, n_expected: int, where: str) -> List[str]:
