@@ -7,6 +7,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "examples" / "demo"))
 sys.path.insert(0, str(REPO / "examples" / "mustc"))
@@ -164,3 +166,13 @@ def test_fbank80_features_replace_the_confs_whisper_options(tmp_path):
         assert cmd[1] == str(pipe.data)
     # a budget in updates: checkpoints by updates, no epoch validation left from the conf
     assert option_of(st, "--max-update") == "40" and "--validate-interval" not in st
+
+
+def test_a_conf_without_what_the_demo_reads_is_refused_naming_it(tmp_path):
+    conf = tmp_path / "demo.yaml"
+    conf.write_text(run_demo.CONF.read_text().replace("  num-epochs: 3\n", ""))
+    with pytest.raises(SystemExit, match=rf"{conf} sets no average: num-epochs"):
+        make_pipeline(tmp_path, "--conf", str(conf))
+    conf.write_text("stage3:\n  lr: 1\n")
+    with pytest.raises(SystemExit, match="unknown section"):
+        make_pipeline(tmp_path, "--conf", str(conf))

@@ -31,6 +31,9 @@ FEATURES: Dict[str, Dict[str, object]] = {
     "fbank80": {"conv-layers": False, "max-tokens": 4000},
 }
 SOFT_ONLY = ("adversarial-", "modal-")  # the st section's options of the soft system alone
+# what the pipeline itself reads from the conf (the budget of each stage, batching, averaging)
+REQUIRED = (("common", "arch"), ("common", "seed"), ("mt", "max-epoch"), ("asr", "max-epoch"),
+            ("st", "max-epoch"), ("st", "max-tokens"), ("average", "num-epochs"))
 _PROGRESS = re.compile(r"\| (valid on|end of epoch)|done training|loaded \d+ tensors")
 
 
@@ -46,7 +49,14 @@ class Pipeline:
         self.ckpt = self.out / "checkpoints"
         self.features = getattr(args, "features", None) or DEFAULT_FEATURES
         self.conf_path = Path(getattr(args, "conf", None) or CONF)
-        self.conf = self._conf_with_overrides(conf_args.load(self.conf_path))
+        try:
+            self.conf = self._conf_with_overrides(conf_args.load(self.conf_path))
+        except conf_args.ConfError as err:
+            raise SystemExit(f"demo: {err}") from None
+        missing = [f"{section}: {key}" for section, key in REQUIRED if self.setting(section, key) is None]
+        if missing:
+            raise SystemExit(f"demo: {self.conf_path} sets no {', '.join(missing)} (the demo reads "
+                             f"them; {CONF} has each)")
         self.speech_data = self.data if self.features == "fbank80" else self.data / self.features
         self.st_max_tokens = int(self.conf["st"]["max-tokens"])
         # stage 1 (MT) is shared; the speech stages of other features get their own directory
