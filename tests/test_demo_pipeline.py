@@ -176,3 +176,17 @@ def test_a_conf_without_what_the_demo_reads_is_refused_naming_it(tmp_path):
     conf.write_text("stage3:\n  lr: 1\n")
     with pytest.raises(SystemExit, match="unknown section"):
         make_pipeline(tmp_path, "--conf", str(conf))
+
+
+def test_modality_gap_analysis_of_the_systems(tmp_path):
+    pipe = make_pipeline(tmp_path)
+    out_json = pipe.out / "modality_gap_whisper.json"
+    out_json.write_text('{"models": [{"label": "none", "mmd2_rbf": 0.2}, {"label": "soft", "mmd2_rbf": 0.1}]}')
+    gap = pipe.analyze(["none", "soft"])
+    assert gap["soft"]["mmd2_rbf"] == 0.1 and set(gap) == {"none", "soft"}
+    (name, cmd), = pipe.run.calls
+    assert name == "analyze_whisper" and cmd[0].endswith("salign-analyze")
+    assert cmd[cmd.index("--checkpoint") + 1:cmd.index("--label")] == [
+        str(pipe.ckpt / "whisper" / m / "average.pt") for m in ("none", "soft")]
+    assert option_of(cmd, "--data-dir") == str(pipe.data / "whisper")
+    assert option_of(cmd, "--out-png").endswith("modality_gap_whisper.png") and "--cpu" in cmd

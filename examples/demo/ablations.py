@@ -87,7 +87,7 @@ def main(argv=None) -> int:
             labels += [c.stem for c in epochs]
         gap_json = pipe.out / "ablation_gap" / f"{variant}_s{seed}.json"
         gap_json.parent.mkdir(exist_ok=True)
-        gap = sweep.analyze(pipe, f"analyze_{variant}_s{seed}", checkpoints, labels, gap_json)
+        gap = pipe.salign_analyze(f"analyze_{variant}_s{seed}", checkpoints, labels, gap_json)
         runs.record({
             "variant": variant, "seed": seed, "mode": mode, "extra_args": extra,
             "scores": scores, "gap": gap[0], "gap_by_epoch": gap[1:],

@@ -99,7 +99,7 @@ def main(argv=None) -> int:
         if data != "st-only":
             baselines["st_vs_st-only"] = hyps_dir / f"{system}_st-only_s{seed}.st.txt"
         gap_json = gap_dir / f"{stem}.json"
-        gap = sweep.analyze(pipe, f"analyze_{name}", [pipe.speech_ckpt / name / "average.pt"], [name], gap_json)
+        gap = pipe.salign_analyze(f"analyze_{name}", [pipe.speech_ckpt / name / "average.pt"], [name], gap_json)
         log = sweep.train_log(pipe, name)
         record = {
             "system": system, "data": data, "seed": seed, "updates": args.updates,

@@ -351,7 +351,7 @@ class Pipeline:
             *score], show=None)
         self.run(f"subtitles{self.result_suffix}", [
             BIN / "salign-translate", "--model-dir", model_dir, "--mode", "both", "--segment",
-            "--output-dir", subs, "--no-progress", *(["--cpu"] if self.device_flags else []), talk,
+            "--output-dir", subs, "--no-progress", *self.device_flags, talk,
         ], show=None)
         rel = lambda p: os.path.relpath(p, Path.cwd())  # noqa: E731
         return {"model_dir": rel(model_dir), "talk": rel(talk),
@@ -361,12 +361,18 @@ class Pipeline:
 
     def analyze(self, modes: List[str]) -> Dict:
         self.say("measuring the modality gap of the T-enc space (salign-analyze)")
-        out_json = self.out / f"modality_gap_{self.features}.json"
-        self.run(f"analyze{self.result_suffix}", [
-            BIN / "salign-analyze", "--checkpoint", *[self.speech_ckpt / m / "average.pt" for m in modes],
-            "--label", *modes, "--data-dir", self.speech_data, "--split", "tst-COMMON_st",
-            "--out-json", out_json, "--out-png", self.out / f"modality_gap_{self.features}.png",
-            *(["--cpu"] if self.device_flags else []),
+        models = self.salign_analyze(
+            f"analyze{self.result_suffix}", [self.speech_ckpt / m / "average.pt" for m in modes],
+            modes, self.out / f"modality_gap_{self.features}.json",
+            "--out-png", self.out / f"modality_gap_{self.features}.png")
+        return {m["label"]: m for m in models}
+
+    def salign_analyze(self, log_name: str, checkpoints: Sequence[Path], labels: Sequence[str],
+                       out_json: Path, *extra) -> List[Dict]:
+        """salign-analyze's T-enc space metrics on tst-COMMON, one dict per checkpoint."""
+        self.run(log_name, [
+            BIN / "salign-analyze", "--checkpoint", *checkpoints, "--label", *labels,
+            "--data-dir", self.speech_data, "--split", "tst-COMMON_st", "--out-json", out_json,
+            *extra, *self.device_flags,
         ], show=None)
-        with open(out_json) as f:
-            return {m["label"]: m for m in json.load(f)["models"]}
+        return json.loads(Path(out_json).read_text())["models"]

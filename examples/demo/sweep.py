@@ -1,7 +1,7 @@
 """The runner shared by the demo's sweeps (ablations.py, imbalance.py), kept here so that the
 two do not each carry their own copy: the pre-trained demo pipeline they start from, a JSONL of
 finished runs that a re-run resumes from, the seed loop, evaluation with hypotheses kept,
-sacreBLEU's paired bootstrap test against a baseline run, salign-analyze, and the parsed log.
+sacreBLEU's paired bootstrap test against a baseline run, and the parsed log.
 
 A run is appended to its JSONL as one whole line (one write, flushed) the moment it finishes, so
 an interrupted sweep keeps what it measured. Only the last line can be torn by an interruption: on
@@ -139,18 +139,6 @@ def paired_tests(baselines: Dict[str, Path], hyps: List[str], refs: List[str]) -
     a baseline not run yet is left out."""
     return {key: paired_test(path.read_text(encoding="utf-8").splitlines(), hyps, refs)
             for key, path in baselines.items() if path.is_file()}
-
-
-def analyze(pipe, log_name: str, checkpoints: List[Path], labels: List[str], out_json: Path) -> List[Dict]:
-    """salign-analyze's T-enc space metrics on tst-COMMON, one dict per checkpoint."""
-    from pipeline import BIN
-
-    pipe.run(log_name, [
-        BIN / "salign-analyze", "--checkpoint", *checkpoints, "--label", *labels,
-        "--data-dir", pipe.speech_data, "--split", "tst-COMMON_st", "--out-json", out_json,
-        *(["--cpu"] if pipe.device_flags else []),
-    ], show=None)
-    return json.loads(out_json.read_text())["models"]
 
 
 def train_log(pipe, name: str) -> str:
