@@ -190,3 +190,13 @@ def test_modality_gap_analysis_of_the_systems(tmp_path):
         str(pipe.ckpt / "whisper" / m / "average.pt") for m in ("none", "soft")]
     assert option_of(cmd, "--data-dir") == str(pipe.data / "whisper")
     assert option_of(cmd, "--out-png").endswith("modality_gap_whisper.png") and "--cpu" in cmd
+
+
+def test_updates_per_epoch_batch_by_the_confs_max_tokens(tmp_path):
+    """5 utterances of 900 frames: 2 a batch at whisper's 2000 tokens, 4 at fbank80's 4000."""
+    for features, batches in (("whisper", 3), ("fbank80", 2)):
+        pipe = make_pipeline(tmp_path / features, "--features", features)
+        pipe.speech_data.mkdir(parents=True)
+        (pipe.speech_data / "train_st.tsv").write_text(
+            "id\taudio\tn_frames\ttgt_text\n" + "".join(f"u{i}\ta.npy\t900\tx\n" for i in range(5)))
+        assert pipe.st_updates_per_epoch() == batches, features

@@ -58,7 +58,6 @@ class Pipeline:
             raise SystemExit(f"demo: {self.conf_path} sets no {', '.join(missing)} (the demo reads "
                              f"them; {CONF} has each)")
         self.speech_data = self.data if self.features == "fbank80" else self.data / self.features
-        self.st_max_tokens = int(self.conf["st"]["max-tokens"])
         # stage 1 (MT) is shared; the speech stages of other features get their own directory
         self.speech_ckpt = self.ckpt if self.features == "fbank80" else self.ckpt / self.features
         self.logs = self.out / "logs"
@@ -296,7 +295,8 @@ class Pipeline:
         rows = read_manifest(self.speech_data / "train_st.tsv")
         frames = [int(r["n_frames"]) for r in rows]
         order = sorted(range(len(frames)), key=frames.__getitem__)
-        batches = data_utils.batch_by_size(order, lambda i: frames[i], max_tokens=self.st_max_tokens)
+        max_tokens = int(self.setting("st", "max-tokens"))  # the conf's, as stage 3 is given it
+        batches = data_utils.batch_by_size(order, lambda i: frames[i], max_tokens=max_tokens)
         return len(batches)
 
     # ---- evaluation ---------------------------------------------------------------------------
