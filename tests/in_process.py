@@ -3,6 +3,8 @@ seconds of Python, torch and fairseq imports. Each console script is still launc
 by some test (``run_cli``), which covers its installation.
 
 - :func:`run_tool`: a plugin tool's ``main(argv)`` (salign-translate, -analyze, -average, ...);
+- :func:`fairseq_generate`: ``fairseq-generate`` through its console entry point, for tests that
+  take its hypotheses as the reference;
 - :func:`fairseq_train`: ``fairseq-train``: fairseq's option parsing and its
   ``fairseq_cli.train.main`` (trainer, checkpoint loading and saving, validation), as the console
   script runs them, for tests about training, checkpoints and resume (not about the console tool
@@ -43,6 +45,29 @@ def run_tool(main, args, capsys):
     """A tool's ``main(argv) -> exit status`` on ``args`` (paths allowed):
     ``(status, stdout, stderr)``."""
     return in_process(lambda: main([str(a) for a in args]), capsys)
+
+
+def fairseq_generate(args, capsys) -> List[str]:
+    """``fairseq-generate ARGS`` through its console entry point (``fairseq_cli.generate:
+    cli_main``, its own option parser) in this process: its detokenized hypotheses, in corpus
+    order. Without a data-loader worker (``--num-workers 0``): one forked from here outlives the
+    run, and collecting it later waits seconds for it to exit."""
+    import sys
+
+    from fairseq_cli.generate import cli_main
+
+    argv = sys.argv
+    sys.argv = ["fairseq-generate", *map(str, args), "--num-workers", "0"]
+    try:
+        _, out, _ = in_process(cli_main, capsys)
+    finally:
+        sys.argv = argv
+    hyps = {}
+    for line in out.splitlines():
+        if line.startswith("D-"):
+            key, _, text = line.split("\t", 2)
+            hyps[int(key[2:])] = text
+    return [hyps[i] for i in range(len(hyps))]
 
 
 def _forget_runs() -> None:

@@ -30,11 +30,12 @@ def test_average_of_last_epochs_is_the_mean(epoch_checkpoints, tmp_path):
 def average(args, capsys):
     """salign-average's own main in this process (the console tool itself runs above):
     ``(exit status, stderr)``."""
+    from in_process import run_tool
+
     from fairseq_salign.checkpoint_average import main
 
-    capsys.readouterr()
-    status = main([str(a) for a in args])
-    return status, capsys.readouterr().err
+    status, _, err = run_tool(main, args, capsys)
+    return status, err
 
 
 def test_too_few_epochs_and_missing_files_are_clear_errors(epoch_checkpoints, tmp_path, capsys):

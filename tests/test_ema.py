@@ -9,7 +9,7 @@ import pytest
 import torch
 from conftest import train_args
 from fairseq import checkpoint_utils
-from in_process import fairseq_train
+from in_process import fairseq_train, run_tool
 
 from fairseq_salign.api import ModelError, SAlignHub, load_salign
 from fairseq_salign.cli import CliError, model_source
@@ -29,9 +29,8 @@ def _tool(name, args, capsys):
     from fairseq_salign.checkpoint_average import main as average
     from fairseq_salign.cli.export import main as export
 
-    capsys.readouterr()
-    status = {"salign-average": average, "salign-export": export}[name]([str(a) for a in args])
-    return status, capsys.readouterr().err
+    status, _, err = run_tool({"salign-average": average, "salign-export": export}[name], args, capsys)
+    return status, err
 
 
 @pytest.fixture(scope="module")

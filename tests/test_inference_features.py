@@ -76,20 +76,13 @@ def _segments(data_root):
 
 
 def _generate(data, checkpoint, capsys):
-    """fairseq-generate's D- lines, run in this process (its own main and options)."""
-    from fairseq import options
-    from fairseq_cli.generate import main
+    """fairseq-generate's hypotheses, run in this process (its own entry point and options)."""
+    from in_process import fairseq_generate
 
-    args = options.parse_args_and_arch(options.get_generation_parser(), input_args=[
-        str(data), "--user-dir", str(TESTS.parent / "fairseq_salign"), "--task",
-        "speech_to_text_salign", "--infer-mode", "st", "--gen-subset", f"{SPLIT}_st", "--path",
-        str(checkpoint), "--max-tokens", "50000", "--beam", "2", "--max-len-b", "10", "--cpu",
-        "--num-workers", "0"])  # no data-loader worker forked from the test process
-    capsys.readouterr()
-    main(args)
-    lines = capsys.readouterr().out.splitlines()
-    hyps = dict(line.split("\t", 2)[::2] for line in lines if line.startswith("D-"))
-    return [hyps[f"D-{i}"] for i in range(len(hyps))]
+    return fairseq_generate([data, "--user-dir", TESTS.parent / "fairseq_salign", "--task",
+                             "speech_to_text_salign", "--infer-mode", "st", "--gen-subset",
+                             f"{SPLIT}_st", "--path", checkpoint, "--max-tokens", "50000",
+                             "--beam", "2", "--max-len-b", "10", "--cpu"], capsys)
 
 
 def test_inference_features_are_the_stored_ones(trained, corpus):

@@ -42,25 +42,14 @@ def exported(st_checkpoint, corpus, tmp_path_factory) -> Path:
     return moved
 
 
-def _generate(corpus, checkpoint, mode, capsys, monkeypatch):
-    """fairseq-generate's hypotheses: its console entry point (fairseq_cli.generate:cli_main, its
-    own option parser), run in this process (test_cli_e2e.py launches the console tool). No
-    data-loader worker: one forked from here outlives the run, and collecting it later waits
-    seconds for it to exit."""
-    from fairseq_cli.generate import cli_main
-    from in_process import in_process
+def _generate(corpus, checkpoint, mode, capsys):
+    """fairseq-generate's hypotheses, in this process (test_cli_e2e.py launches the console tool)."""
+    from in_process import fairseq_generate
 
-    monkeypatch.setattr(sys, "argv", ["fairseq-generate", *map(str, [
-        corpus, "--user-dir", TESTS.parent / "fairseq_salign", "--task", "speech_to_text_salign",
-        "--infer-mode", mode, "--gen-subset", f"{SPLIT}_st", "--path", checkpoint,
-        "--max-tokens", "50000", "--num-workers", "0", *SEARCH, "--cpu"])])
-    _, out, _ = in_process(cli_main, capsys)
-    hyps = {}
-    for line in out.splitlines():
-        if line.startswith("D-"):
-            key, _, text = line.split("\t", 2)
-            hyps[int(key[2:])] = text
-    return [hyps[i] for i in range(len(hyps))]
+    return fairseq_generate([corpus, "--user-dir", TESTS.parent / "fairseq_salign", "--task",
+                             "speech_to_text_salign", "--infer-mode", mode, "--gen-subset",
+                             f"{SPLIT}_st", "--path", checkpoint, "--max-tokens", "50000",
+                             *SEARCH, "--cpu"], capsys)
 
 
 def _segments(corpus):
@@ -97,8 +86,8 @@ def test_python_api_and_salign_translate_match_fairseq_generate(exported, corpus
     from fairseq_salign.cli.translate import main as translate
 
     monkeypatch.chdir(tmp_path)
-    reference_st = _generate(corpus, exported / "model.pt", "st", capsys, monkeypatch)
-    reference_mt = _generate(corpus, exported / "model.pt", "mt", capsys, monkeypatch)
+    reference_st = _generate(corpus, exported / "model.pt", "st", capsys)
+    reference_mt = _generate(corpus, exported / "model.pt", "mt", capsys)
     waves = _segments(corpus)
     assert len(reference_st) == len(waves) == 13
 

@@ -14,7 +14,7 @@ usage() {
   cat <<'EOF'
 usage: run.sh --conf FILE --data-root DIR [options]
 
-  --conf FILE             the setting: examples/mustc/conf/{tiny,s2t_salign_s,paper_hubert}.yaml
+  --conf FILE             the setting: examples/mustc/conf/{s2t_salign_s,paper_hubert,demo,tiny}.yaml
   --data-root DIR         MuST-C root holding en-LANG/data/{train,dev,tst-COMMON,tst-HE}
   --lang LANG             target language (default: de)
   --exp DIR               where checkpoints, outputs and scores go (default: exp/CONF-NAME)
