@@ -1,11 +1,12 @@
 """Stored feature kinds of the MuST-C recipe, chosen by name (``--features``).
 
 Each kind is a :class:`FeatureKind` subclass in its own file; ``KINDS`` maps its name to the
-class's builder (``KINDS.build(name, **options)``). To add one (for example ``ssl``: layer-N states of HuBERT / wav2vec 2.0), write a frozen
-dataclass that defines ``name``, ``zip_name``, ``member_suffix``, ``fingerprint``, ``n_frames``,
-``featurize``, ``stored_frames`` and ``config`` (and, if it has options or a model to load,
-``add_args``/``from_args``, ``check`` and ``for_workers``), then register it in ``KINDS`` (``registry.py``); the recipe,
-its command line and its output directory (``en-{lang}/{name}/``) follow.
+class (``KINDS.build(name, **options)``). To add one, write a frozen dataclass that defines
+``name``, ``zip_name``, ``member_suffix``, ``fingerprint``, ``n_frames``, ``featurize``,
+``stored_frames`` and ``config`` (and, if it has options or a model to load,
+``add_args``/``from_args``, ``check`` and ``for_workers``), then register it in ``KINDS``
+(``registry.py``); the recipe, its command line and its output directory (``en-{lang}/{name}/``)
+follow.
 """
 from __future__ import annotations
 
